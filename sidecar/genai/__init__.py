@@ -1,0 +1,1 @@
+"""Sans-I/O meaning: requests and decoded wire events -> observations. Standard library + _json only."""

@@ -1,0 +1,1 @@
+"""Sans-I/O framing decoders: bytes in, events out. Standard library only."""

@@ -1,0 +1,45 @@
+"""Events the framing decoders produce. Frozen and slotted: they are made once per message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SSEMessage:
+    """One dispatched Server-Sent Events message (WHATWG "dispatch the event").
+
+    ``event`` is the ``event:`` field, or ``"message"`` when none was given.
+    ``data`` is the ``data:`` lines joined by ``\\n`` (no trailing newline).
+    ``id`` is the last event id seen on the stream so far (``None`` if never set).
+    ``retry`` is the ``retry:`` value in milliseconds if this message carried one.
+    """
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JSONDocument:
+    """The raw text of one JSON value: an NDJSON line, an element of a streamed JSON array,
+    or a whole ``application/json`` body. The decoder does not parse it; dialects do."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Oversize:
+    """A line, message or document exceeded its byte cap and was skipped.
+
+    ``size`` is how many bytes were dropped (at least ``limit``), ``limit`` the cap in force.
+    The decoder resynchronises at the next boundary and goes on.
+    """
+
+    size: int
+    limit: int
+
+
+WireEvent: TypeAlias = SSEMessage | JSONDocument | Oversize
