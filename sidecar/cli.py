@@ -1,0 +1,94 @@
+"""Command line: the only module that calls ``sys.exit`` (through ``main``'s return code)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from sidecar import __version__, _json
+from sidecar.config import Config, ConfigError, as_dict, load_config
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genai-sidecar",
+        description="Streaming reverse proxy that turns LLM traffic into OpenTelemetry GenAI telemetry.",
+    )
+    parser.add_argument("--version", action="version", version=f"genai-sidecar {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="proxy the upstream model server")
+    run.add_argument("--config", metavar="FILE", help="TOML config file (or SIDECAR_CONFIG)")
+    run.add_argument("--upstream", metavar="URL", help="model server base URL (upstream.url)")
+    run.add_argument("--listen", metavar="HOST:PORT", help="proxy listener (listener.address)")
+    run.add_argument("--admin-listen", metavar="HOST:PORT", help="admin listener (listener.admin_address)")
+
+    check = sub.add_parser("check-config", help="validate a config file and print the effective config")
+    check.add_argument("file", metavar="FILE")
+
+    sim = sub.add_parser("simulate", help="run the built-in simulated model server")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=11434)
+    return parser
+
+
+def _load(args: argparse.Namespace, path: str | None) -> Config:
+    overrides = {
+        "upstream.url": getattr(args, "upstream", None),
+        "listener.address": getattr(args, "listen", None),
+        "listener.admin_address": getattr(args, "admin_listen", None),
+    }
+    return load_config(path, environ=os.environ, overrides=overrides)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop  # noqa: PLC0415 - optional accelerator
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_CONFIG
+    try:
+        if args.command == "check-config":
+            config = _load(args, args.file)
+            sys.stdout.buffer.write(_json.dumps(as_dict(config)) + b"\n")
+            return 0
+        if args.command == "simulate":
+            from sidecar.simulator.server import run_simulator  # noqa: PLC0415
+
+            _setup_logging("info")
+            _install_uvloop()
+            run_simulator(args.host, args.port)
+            return 0
+        config = _load(args, args.config)
+    except ConfigError as e:
+        print(f"genai-sidecar: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    from sidecar.proxy.server import serve  # noqa: PLC0415 - keep check-config light
+
+    _setup_logging(config.logging.level)
+    _install_uvloop()
+    try:
+        asyncio.run(serve(config))
+    except OSError as e:
+        print(f"genai-sidecar: cannot start: {e}", file=sys.stderr)
+        return 1
+    return 0

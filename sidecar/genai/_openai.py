@@ -1,0 +1,162 @@
+"""What the OpenAI-family dialects share: usage objects, llama.cpp timings, the choices stream.
+
+OpenAI chat and legacy completions stream ``data: {chunk}`` messages ending with
+``data: [DONE]``. Each chunk carries ``id`` and ``model``, a list of ``choices`` (each with an
+``index``, its delta, and a ``finish_reason`` on its last chunk) and ``usage``, which is null
+except on the final usage-only chunk (``stream_options.include_usage``) or on every chunk with
+vLLM's ``continuous_usage_stats`` (cumulative, so each :class:`Usage` replaces the last).
+llama.cpp's server adds a ``timings`` object to its last chunk, read as :class:`ServerTiming`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.genai import _fields
+from sidecar.genai._observer import BaseObserver, error_fields, error_of
+from sidecar.genai.observations import (
+    FinishReason,
+    Observation,
+    OutputChunk,
+    OutputKind,
+    ServerTiming,
+    Usage,
+)
+from sidecar.wire.events import SSEMessage
+
+Outputs = list[tuple[OutputKind, str]]
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """An OpenAI ``usage`` object (``prompt_tokens`` style) -> :class:`Usage`, or ``None``.
+
+    ``prompt_tokens`` already includes ``prompt_tokens_details.cached_tokens``, and
+    ``completion_tokens`` includes ``completion_tokens_details.reasoning_tokens``.
+    """
+    if not isinstance(usage, dict):
+        return None
+    found = Usage(
+        input_tokens=_fields.get_int(usage, "prompt_tokens"),
+        output_tokens=_fields.get_int(usage, "completion_tokens"),
+        cache_read_tokens=_fields.get_int(_fields.get_dict(usage, "prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=_fields.get_int(
+            _fields.get_dict(usage, "completion_tokens_details"), "reasoning_tokens"
+        ),
+    )
+    return found if found != Usage() else None
+
+
+def responses_usage(usage: Any) -> Usage | None:
+    """A Responses-API usage object (``input_tokens`` style) -> :class:`Usage`.
+
+    ``input_tokens`` includes ``input_tokens_details.cached_tokens``.
+    """
+    if not isinstance(usage, dict):
+        return None
+    found = Usage(
+        input_tokens=_fields.get_int(usage, "input_tokens"),
+        output_tokens=_fields.get_int(usage, "output_tokens"),
+        cache_read_tokens=_fields.get_int(_fields.get_dict(usage, "input_tokens_details"), "cached_tokens"),
+        reasoning_tokens=_fields.get_int(
+            _fields.get_dict(usage, "output_tokens_details"), "reasoning_tokens"
+        ),
+    )
+    return found if found != Usage() else None
+
+
+def llamacpp_timings(timings: Any) -> ServerTiming | None:
+    """llama.cpp's ``timings`` (milliseconds) -> :class:`ServerTiming` (seconds).
+
+    Time to first token is the prompt phase (``prompt_ms``); time per output token is
+    ``predicted_per_token_ms`` (else ``predicted_ms / predicted_n``); the request duration is
+    both phases together. Negative values are ignored.
+    """
+    if not isinstance(timings, dict):
+        return None
+    prompt_ms = _non_negative(_fields.get_float(timings, "prompt_ms"))
+    predicted_ms = _non_negative(_fields.get_float(timings, "predicted_ms"))
+    per_token_ms = _non_negative(_fields.get_float(timings, "predicted_per_token_ms"))
+    predicted_n = _fields.get_int(timings, "predicted_n")
+    if per_token_ms is None and predicted_ms is not None and predicted_n and predicted_n > 0:
+        per_token_ms = predicted_ms / predicted_n
+    found = ServerTiming(
+        time_to_first_token_s=_seconds(prompt_ms),
+        time_per_output_token_s=_seconds(per_token_ms),
+        request_duration_s=(
+            (prompt_ms + predicted_ms) / 1000.0
+            if prompt_ms is not None and predicted_ms is not None
+            else None
+        ),
+    )
+    return found if found != ServerTiming() else None
+
+
+def _non_negative(value: float | None) -> float | None:
+    return value if value is not None and value >= 0.0 else None
+
+
+def _seconds(ms: float | None) -> float | None:
+    return ms / 1000.0 if ms is not None else None
+
+
+def choice_index(choice: dict[str, Any]) -> int:
+    """A choice's ``index`` (0 when missing or not an integer)."""
+    index = _fields.get_int(choice, "index")
+    return index if index is not None else 0
+
+
+class ChoicesObserver(BaseObserver):
+    """Observer for ``choices``-shaped responses (chat and legacy completions), streamed or not.
+
+    Subclasses say which outputs one choice carries, in a chunk (``whole=False``: its delta) or
+    in a complete body (``whole=True``: the full message).
+    """
+
+    __slots__ = ()
+
+    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
+        raise NotImplementedError
+
+    def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
+        if message.data.strip() == "[DONE]":
+            self._finish(out)
+            return
+        obj = _fields.parse_object(message.data)
+        if obj is None:
+            return
+        error = error_of(obj)
+        if error is not None or message.event == "error":
+            self._fail(error if error is not None else error_fields(obj), out)
+            return
+        self._choices(obj, out, whole=False)
+
+    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
+        obj = _fields.parse_object(data)
+        if obj is None:
+            return
+        error = error_of(obj)
+        if error is not None:
+            self._fail(error, out)
+        else:
+            self._choices(obj, out, whole=True)
+            self._finish(out)
+
+    def _choices(self, obj: dict[str, Any], out: list[Observation], *, whole: bool) -> None:
+        self._identify(obj.get("model"), obj.get("id"), out)
+        finishes: list[Observation] = []
+        for choice in _fields.get_list(obj, "choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice_index(choice)
+            for kind, text in self._outputs(choice, whole=whole):
+                out.append(OutputChunk(kind=kind, text=text, choice=index))
+            reason = _fields.get_str(choice, "finish_reason")
+            if reason:
+                finishes.append(FinishReason(reason=reason, choice=index))
+        out.extend(finishes)
+        usage = chat_usage(obj.get("usage"))
+        if usage is not None:
+            out.append(usage)
+        timing = llamacpp_timings(obj.get("timings"))
+        if timing is not None:
+            out.append(timing)

@@ -1,0 +1,214 @@
+"""Google Gemini ``models/{model}:generateContent`` and ``:streamGenerateContent``.
+
+Wire facts (ai.google.dev API reference ``GenerateContentResponse``; SEMCONV.md section 4.8): the
+request model is in the path, not the body; ``:streamGenerateContent`` streams either SSE
+(``?alt=sse``) or one JSON array whose elements arrive one by one -- both reach the observer as
+one JSON object per event. Each object has ``candidates[]`` (``index``, omitted when 0;
+``content.parts[]`` with ``text`` (``thought: true`` marks reasoning) or ``functionCall``;
+``finishReason``), ``usageMetadata``, ``modelVersion`` and ``responseId``; a blocked prompt has
+``promptFeedback.blockReason`` and no candidates. Errors are ``{"error": {"code", "message",
+"status"}}``.
+
+Usage (``usageMetadata``, the latest chunk's values replace earlier ones): input =
+``promptTokenCount`` (cached content included), output = ``candidatesTokenCount +
+thoughtsTokenCount`` (candidates exclude thoughts), cache read = ``cachedContentTokenCount``,
+reasoning = ``thoughtsTokenCount``.
+
+There is no terminal sentinel. The stream is complete when every requested candidate
+(``candidateCount``, default 1) has reported a ``finishReason``, or when the prompt was blocked.
+
+Finish reasons: ``STOP`` -> ``stop``; ``MAX_TOKENS`` -> ``length``; the safety family
+(``SAFETY``, ``RECITATION``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``IMAGE_SAFETY`` ...)
+-> ``content_filter``; ``MALFORMED_FUNCTION_CALL`` and ``UNEXPECTED_TOOL_CALL`` -> ``error``;
+anything else is passed through lower-cased. A blocked prompt reports ``content_filter``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from sidecar import _json
+from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str, parse_object
+from sidecar.genai._native_base import NativeObserver, error_fields, first_output, list_of_dicts
+from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputKind,
+    RequestInfo,
+    Usage,
+)
+from sidecar.wire.events import WireEvent
+
+_PATH: Final = re.compile(r"(?:^|/)(?:models|tunedModels)/([^/:?]+):(\w+)")
+_CONTENT_FILTER: Final = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+_FINISH: Final = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+} | dict.fromkeys(_CONTENT_FILTER, "content_filter")
+_OUTPUT_TYPES: Final = {"application/json": "json", "text/plain": "text"}
+
+
+def finish_reason(value: str) -> str:
+    return _FINISH.get(value, value.lower())
+
+
+def _field(obj: Any, camel: str, snake: str) -> Any:
+    """Proto JSON accepts lowerCamelCase and snake_case field names alike."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get(camel)
+    return value if value is not None else obj.get(snake)
+
+
+def _parts_text(content: Any) -> str | None:
+    texts = [t for part in list_of_dicts(content, "parts") if (t := get_str(part, "text"))]
+    return "".join(texts) if texts else None
+
+
+def _messages(body: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Message, ...]]:
+    system = _parts_text(_field(body, "systemInstruction", "system_instruction"))
+    inputs: list[Message] = []
+    for content in list_of_dicts(body, "contents"):
+        text = _parts_text(content)
+        if text is not None:
+            inputs.append(Message(role=get_str(content, "role") or "user", content=text))
+    return ((system,) if system else ()), tuple(inputs)
+
+
+def _int(obj: Any, camel: str, snake: str) -> int | None:
+    return get_int({"v": _field(obj, camel, snake)}, "v")
+
+
+def _float(obj: Any, camel: str, snake: str) -> float | None:
+    return get_float({"v": _field(obj, camel, snake)}, "v")
+
+
+class GeminiDialect:
+    """The ``gemini`` dialect."""
+
+    name: str = "gemini"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = parse_object(body)
+        if obj is None:
+            return None
+        match = _PATH.search(path.split("?", 1)[0])
+        config = _field(obj, "generationConfig", "generation_config")
+        mime = _field(config, "responseMimeType", "response_mime_type")
+        system, inputs = _messages(obj)
+        return RequestInfo(
+            operation=Operation.GENERATE_CONTENT,
+            provider=provider,
+            model=match.group(1) if match else None,
+            stream=match is not None and match.group(2) == "streamGenerateContent",
+            temperature=get_float(config, "temperature"),
+            top_p=_float(config, "topP", "top_p"),
+            top_k=_int(config, "topK", "top_k"),
+            max_tokens=_int(config, "maxOutputTokens", "max_output_tokens"),
+            stop_sequences=get_stop({"v": _field(config, "stopSequences", "stop_sequences")}, "v"),
+            seed=get_int(config, "seed"),
+            choice_count=_int(config, "candidateCount", "candidate_count"),
+            frequency_penalty=_float(config, "frequencyPenalty", "frequency_penalty"),
+            presence_penalty=_float(config, "presencePenalty", "presence_penalty"),
+            output_type=_OUTPUT_TYPES.get(mime) if isinstance(mime, str) else None,
+            system_instructions=system,
+            input_messages=inputs,
+        )
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
+        return GeminiObserver(request, streaming=streaming)
+
+
+class GeminiObserver(NativeObserver):
+    """``GenerateContentResponse`` objects: SSE messages, JSON-array elements or one body."""
+
+    def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
+        super().__init__(request, streaming=streaming)
+        self._finished: set[int] = set()
+
+    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
+        if isinstance(value, list):  # a streamed array decoded as one body
+            for item in value:
+                if isinstance(item, dict):
+                    self._response(item, out)
+        elif isinstance(value, dict):
+            self._response(value, out)
+
+    def _response(self, obj: dict[str, Any], out: list[Observation]) -> None:
+        error = error_fields(obj.get("error"))
+        if error is not None:
+            self.fail(out, *error)
+            return
+        self.identity(out, model=get_str(obj, "modelVersion"), id=get_str(obj, "responseId"))
+        reasons: list[FinishReason] = []
+        for candidate in list_of_dicts(obj, "candidates"):
+            choice = get_int(candidate, "index") or 0
+            self.output(out, self._candidate_output(candidate), choice)
+            reason = get_str(candidate, "finishReason")
+            if reason:
+                reasons.append(FinishReason(reason=finish_reason(reason), choice=choice))
+                self._finished.add(choice)
+        self._metadata(get_dict(obj, "usageMetadata"), out)
+        out.extend(reasons)
+        blocked = get_str(get_dict(obj, "promptFeedback"), "blockReason")
+        if blocked and not reasons:
+            out.append(FinishReason(reason="content_filter"))
+        expected = self.request.choice_count or 1
+        if blocked or len(self._finished) >= expected or not self.streaming:
+            self.finish(out)
+
+    @staticmethod
+    def _candidate_output(candidate: dict[str, Any]) -> tuple[OutputKind, str] | None:
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[Any] = []
+        for part in list_of_dicts(get_dict(candidate, "content"), "parts"):
+            call = get_dict(part, "functionCall")
+            if call is not None:
+                calls.append(call)
+            text = get_str(part, "text")
+            if text:
+                (thoughts if part.get("thought") is True else texts).append(text)
+        return first_output(
+            tool_calls=_json.dumps_str(calls) if calls else None,
+            text="".join(texts),
+            reasoning="".join(thoughts),
+        )
+
+    def _metadata(self, meta: dict[str, Any] | None, out: list[Observation]) -> None:
+        if meta is None:
+            return
+        candidates = get_int(meta, "candidatesTokenCount")
+        thoughts = get_int(meta, "thoughtsTokenCount")
+        output = None
+        if candidates is not None or thoughts is not None:
+            output = (candidates or 0) + (thoughts or 0)
+        self.usage(
+            out,
+            Usage(
+                input_tokens=get_int(meta, "promptTokenCount"),
+                output_tokens=output,
+                cache_read_tokens=get_int(meta, "cachedContentTokenCount"),
+                reasoning_tokens=thoughts,
+            ),
+        )
+
+
+DIALECT: Final = GeminiDialect()

@@ -1,0 +1,172 @@
+"""llama.cpp server's native completion API: ``/completion`` and ``/completions``.
+
+Wire facts (``ggml-org/llama.cpp`` ``tools/server/README.md``, ``server-task.cpp``
+``to_json_non_oaicompat``, ``server-context.cpp``): with ``"stream": true`` the body is SSE
+``data: {json}`` messages, one per token batch, each with ``content``, ``index`` (the completion,
+when ``n_cmpl`` > 1) and ``stop: false``. The final object of each completion has ``stop: true``,
+``model``, ``tokens_predicted``, ``tokens_evaluated``, ``tokens_cached``, ``stop_type`` and
+``timings``; there is no ``[DONE]``. Without streaming the body is that final object (or, for
+several completions, a list of them). An error mid-stream is ``data: {"error": {"code",
+"message", "type"}}``; a non-streamed error is the same object with an HTTP error status.
+
+Usage: ``tokens_evaluated`` is the whole prompt, cached part included (the server's own
+OpenAI-compatible ``usage.prompt_tokens`` is the same number); it equals ``timings.prompt_n +
+timings.cache_n``, used when ``tokens_evaluated`` is absent. ``tokens_cached`` counts every token
+in the slot's cache (prompt and generated) and is not a cache-read count; ``timings.cache_n`` (the
+prompt tokens reused from the cache) is. Output = ``tokens_predicted``, summed over completions.
+
+Finish reasons from ``stop_type``: ``eos`` and ``word`` (a stop string) -> ``stop``; ``limit``
+(``n_predict`` reached) -> ``length``; ``none`` -> ``length`` as well, which is what the server
+reports through its own OpenAI-compatible endpoints for anything but eos/word.
+
+Server timing from ``timings``: time to first token = ``prompt_ms`` (prompt processing),
+time per output token = ``predicted_per_token_ms``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sidecar.genai._fields import (
+    get_bool,
+    get_dict,
+    get_float,
+    get_int,
+    get_stop,
+    get_str,
+    parse_object,
+)
+from sidecar.genai._native_base import NativeObserver, error_fields, non_negative
+from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    RequestInfo,
+    ServerTiming,
+    Usage,
+)
+from sidecar.wire.events import WireEvent
+
+_FINISH: Final = {"eos": "stop", "word": "stop", "limit": "length", "none": "length"}
+_MS: Final = 1000.0
+
+
+def _output_type(body: dict[str, Any]) -> str | None:
+    if "json_schema" in body:
+        return "json"
+    kind = get_str(get_dict(body, "response_format"), "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    return "text" if kind == "text" else None
+
+
+class LlamaCppDialect:
+    """The ``llamacpp`` dialect."""
+
+    name: str = "llamacpp"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = parse_object(body)
+        if obj is None:
+            return None
+        max_tokens = get_int(obj, "n_predict")
+        if max_tokens is None:
+            max_tokens = get_int(obj, "max_tokens")
+        prompt = get_str(obj, "prompt")
+        choices = get_int(obj, "n_cmpl")
+        return RequestInfo(
+            operation=Operation.TEXT_COMPLETION,
+            provider=provider,
+            model=get_str(obj, "model"),
+            stream=get_bool(obj, "stream") is True,
+            temperature=get_float(obj, "temperature"),
+            top_p=get_float(obj, "top_p"),
+            top_k=get_int(obj, "top_k"),
+            max_tokens=non_negative(max_tokens),
+            stop_sequences=get_stop(obj, "stop"),
+            seed=get_int(obj, "seed"),
+            choice_count=choices if choices is not None else get_int(obj, "n"),
+            frequency_penalty=get_float(obj, "frequency_penalty"),
+            presence_penalty=get_float(obj, "presence_penalty"),
+            output_type=_output_type(obj),
+            input_messages=(Message(role="user", content=prompt),) if prompt else (),
+        )
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
+        return LlamaCppObserver(request, streaming=streaming)
+
+
+class LlamaCppObserver(NativeObserver):
+    """SSE ``data:`` objects of a ``/completion`` stream, or the non-streamed JSON body."""
+
+    def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
+        super().__init__(request, streaming=streaming)
+        self._output: dict[int, int] = {}
+        self._input: int | None = None
+        self._cache_read: int | None = None
+
+    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    self._result(item, out)
+        elif isinstance(value, dict):
+            self._result(value, out)
+        if not self.streaming and self._output:
+            self.finish(out)
+
+    def _result(self, obj: dict[str, Any], out: list[Observation]) -> None:
+        error = error_fields(obj.get("error"))
+        if error is not None:
+            self.fail(out, *error)
+            return
+        choice = get_int(obj, "index") or 0
+        text = get_str(obj, "content")
+        if text:
+            out.append(OutputChunk(kind=OutputKind.TEXT, text=text, choice=choice))
+        if get_bool(obj, "stop") is True:
+            self._final(obj, choice, out)
+
+    def _final(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> None:
+        self.identity(out, model=get_str(obj, "model"))
+        timings = get_dict(obj, "timings")
+        cache_n = get_int(timings, "cache_n")
+        evaluated = get_int(obj, "tokens_evaluated")
+        if evaluated is None:
+            prompt_n = get_int(timings, "prompt_n")
+            if prompt_n is not None:
+                evaluated = prompt_n + (cache_n or 0)
+        predicted = get_int(obj, "tokens_predicted")
+        if predicted is None:
+            predicted = get_int(timings, "predicted_n")
+        self._output[choice] = predicted or 0
+        self._input = evaluated if evaluated is not None else self._input
+        self._cache_read = cache_n if cache_n is not None else self._cache_read
+        self.usage(
+            out,
+            Usage(
+                input_tokens=self._input,
+                output_tokens=sum(self._output.values()) if predicted is not None else None,
+                cache_read_tokens=self._cache_read,
+            ),
+        )
+        stop_type = get_str(obj, "stop_type")
+        if stop_type:
+            out.append(FinishReason(reason=_FINISH.get(stop_type, stop_type), choice=choice))
+        prompt_ms = get_float(timings, "prompt_ms")
+        per_token_ms = get_float(timings, "predicted_per_token_ms")
+        timing = ServerTiming(
+            time_to_first_token_s=prompt_ms / _MS if prompt_ms is not None else None,
+            time_per_output_token_s=(per_token_ms / _MS if per_token_ms is not None and predicted else None),
+        )
+        if timing != ServerTiming():
+            out.append(timing)
+        if self.streaming and len(self._output) >= (self.request.choice_count or 1):
+            self.finish(out)
+
+
+DIALECT: Final = LlamaCppDialect()

@@ -1,0 +1,185 @@
+"""Ollama's native API: ``/api/chat``, ``/api/generate``, ``/api/embed`` and ``/api/embeddings``.
+
+Wire facts (``ollama/ollama`` ``api/types.go`` and ``docs/api``): chat and generate stream NDJSON
+unless the request says ``"stream": false`` (streaming is the default when the field is absent).
+Every line carries ``model``; there is no response id. The last line has ``"done": true`` with
+``done_reason`` (``stop``, ``length``, ``load``, ``unload``) and the metrics ``prompt_eval_count``,
+``eval_count`` and the nanosecond durations ``load_duration``, ``prompt_eval_duration``,
+``eval_duration``, ``total_duration`` -- each omitted when zero, so on the done line an absent
+count is 0. A failure mid-stream is one ``{"error": "..."}`` line with the HTTP status unchanged.
+
+Server timing from the done line: time to first token = (load + prompt eval) duration, time per
+output token = eval duration / eval count, request duration = total duration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sidecar.genai._fields import (
+    get_bool,
+    get_dict,
+    get_float,
+    get_int,
+    get_list,
+    get_stop,
+    get_str,
+    parse_object,
+)
+from sidecar.genai._native_base import (
+    NativeObserver,
+    error_fields,
+    first_output,
+    non_negative,
+    route,
+    split_messages,
+    tool_call_text,
+)
+from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    RequestInfo,
+    ServerTiming,
+    Usage,
+)
+from sidecar.wire.events import WireEvent
+
+_OPERATIONS: Final = {
+    "/api/chat": Operation.CHAT,
+    "/api/generate": Operation.TEXT_COMPLETION,
+    "/api/embed": Operation.EMBEDDINGS,
+    "/api/embeddings": Operation.EMBEDDINGS,
+}
+_NS: Final = 1e9
+
+
+def _operation(path: str, body: dict[str, Any]) -> Operation:
+    """By path; for a path outside the table (a configured route), by the body's shape."""
+    operation = _OPERATIONS.get(route(path))
+    if operation is not None:
+        return operation
+    if "messages" in body:
+        return Operation.CHAT
+    if "input" in body:
+        return Operation.EMBEDDINGS
+    return Operation.TEXT_COMPLETION
+
+
+def _output_type(body: dict[str, Any]) -> str | None:
+    """``format`` is ``"json"`` or a JSON schema; both ask for JSON output."""
+    fmt = body.get("format")
+    return "json" if fmt == "json" or isinstance(fmt, dict) else None
+
+
+class OllamaDialect:
+    """The ``ollama`` dialect."""
+
+    name: str = "ollama"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = parse_object(body)
+        if obj is None:
+            return None
+        operation = _operation(path, obj)
+        options = get_dict(obj, "options")
+        stream = get_bool(obj, "stream")
+        system, inputs = split_messages(get_list(obj, "messages"))
+        if operation is Operation.TEXT_COMPLETION:
+            instructions = get_str(obj, "system")
+            system = (instructions,) if instructions else ()
+            prompt = get_str(obj, "prompt")
+            inputs = (Message(role="user", content=prompt),) if prompt else ()
+        return RequestInfo(
+            operation=operation,
+            provider=provider,
+            model=get_str(obj, "model"),
+            stream=operation is not Operation.EMBEDDINGS and stream is not False,
+            temperature=get_float(options, "temperature"),
+            top_p=get_float(options, "top_p"),
+            top_k=get_int(options, "top_k"),
+            max_tokens=non_negative(get_int(options, "num_predict")),
+            stop_sequences=get_stop(options, "stop"),
+            seed=get_int(options, "seed"),
+            frequency_penalty=get_float(options, "frequency_penalty"),
+            presence_penalty=get_float(options, "presence_penalty"),
+            output_type=_output_type(obj),
+            system_instructions=system,
+            input_messages=inputs,
+        )
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
+        return OllamaObserver(request, streaming=streaming)
+
+
+class OllamaObserver(NativeObserver):
+    """NDJSON lines of a chat/generate stream, or one JSON body (non-streamed or embeddings)."""
+
+    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
+        if not isinstance(value, dict):
+            return
+        error = error_fields(value.get("error"))
+        if error is not None:
+            self.fail(out, *error)
+            return
+        self.identity(out, model=get_str(value, "model"))
+        if "embeddings" in value or "embedding" in value:
+            self._embeddings(value, out)
+            return
+        message = get_dict(value, "message")
+        calls = get_list(message, "tool_calls") or get_list(value, "tool_calls")
+        found = first_output(
+            tool_calls=tool_call_text(calls),
+            text=get_str(message, "content") or get_str(value, "response"),
+            reasoning=get_str(message, "thinking") or get_str(value, "thinking"),
+        )
+        self.output(out, found, 0)
+        if get_bool(value, "done") is True:
+            self._done(value, out)
+
+    def _done(self, line: dict[str, Any], out: list[Observation]) -> None:
+        self.usage(
+            out,
+            Usage(
+                input_tokens=get_int(line, "prompt_eval_count") or 0,
+                output_tokens=get_int(line, "eval_count") or 0,
+            ),
+        )
+        reason = get_str(line, "done_reason")
+        if reason:
+            out.append(FinishReason(reason=reason))
+        load = get_int(line, "load_duration")
+        prompt = get_int(line, "prompt_eval_duration")
+        eval_count = get_int(line, "eval_count")
+        eval_duration = get_int(line, "eval_duration")
+        total = get_int(line, "total_duration")
+        timing = ServerTiming(
+            time_to_first_token_s=(
+                ((load or 0) + (prompt or 0)) / _NS if load is not None or prompt is not None else None
+            ),
+            time_per_output_token_s=(
+                eval_duration / (eval_count * _NS) if eval_duration is not None and eval_count else None
+            ),
+            request_duration_s=total / _NS if total is not None else None,
+        )
+        if timing != ServerTiming():
+            out.append(timing)
+        self.finish(out)
+
+    def _embeddings(self, body: dict[str, Any], out: list[Observation]) -> None:
+        """``/api/embed`` reports ``prompt_eval_count`` (omitted when zero); the legacy
+        ``/api/embeddings`` answer (``embedding``) reports no usage at all."""
+        count = get_int(body, "prompt_eval_count")
+        if "embeddings" in body:
+            count = count or 0
+        if count is not None:
+            self.usage(out, Usage(input_tokens=count))
+        total = get_int(body, "total_duration")
+        if total is not None:
+            out.append(ServerTiming(request_duration_s=total / _NS))
+        self.finish(out)
+
+
+DIALECT: Final = OllamaDialect()

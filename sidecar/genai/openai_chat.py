@@ -1,0 +1,118 @@
+"""OpenAI Chat Completions (``POST /v1/chat/completions``), as served by OpenAI and by the
+OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI, ...).
+
+Request: ``model``, ``stream`` (default false), sampling parameters, ``max_completion_tokens``
+(else ``max_tokens``), ``stop``, ``seed``, ``n``, ``response_format.type``, and
+``stream_options.include_usage``. ``top_k`` is the vLLM / llama.cpp extension; OpenAI's
+``top_logprobs`` is a different thing and is never read as ``top_k``. For opt-in capture,
+``system`` and ``developer`` messages are the system instructions and the others the input
+messages (text parts only).
+
+Response: a chunk carries output when a choice's delta has a non-empty ``tool_calls`` /
+``function_call`` (tool call), ``content`` or ``refusal`` (text), or ``reasoning_content`` /
+``reasoning`` (reasoning, as vLLM, llama.cpp and Ollama name it). A chunk gives at most one
+:class:`OutputChunk` per choice, of the first kind present in that order, so that each chunk is
+one time-per-output-chunk sample; a whole body gives one per kind present. The first chunk,
+which only says ``role: assistant``, and the final usage-only chunk carry none. Finish reasons
+are passed through as the server spells them (``stop``, ``length``, ``tool_calls``,
+``content_filter``, ``function_call``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sidecar.genai import _fields, _request
+from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
+
+#: Roles whose messages are system instructions rather than chat input.
+_SYSTEM_ROLES: Final = frozenset({"system", "developer"})
+
+
+def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Operation.CHAT) -> RequestInfo:
+    """Parameters of a parsed chat (or legacy completions) request body."""
+    stream = _fields.get_bool(obj, "stream") is True
+    max_tokens = _fields.get_int(obj, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = _fields.get_int(obj, "max_tokens")
+    include_usage = _fields.get_bool(_fields.get_dict(obj, "stream_options"), "include_usage")
+    messages = _request.messages(obj.get("messages"))
+    return RequestInfo(
+        operation=operation,
+        provider=provider,
+        model=_fields.get_str(obj, "model"),
+        stream=stream,
+        temperature=_fields.get_float(obj, "temperature"),
+        top_p=_fields.get_float(obj, "top_p"),
+        top_k=_fields.get_int(obj, "top_k"),
+        max_tokens=max_tokens,
+        stop_sequences=_fields.get_stop(obj, "stop"),
+        seed=_fields.get_int(obj, "seed"),
+        choice_count=_fields.get_int(obj, "n"),
+        frequency_penalty=_fields.get_float(obj, "frequency_penalty"),
+        presence_penalty=_fields.get_float(obj, "presence_penalty"),
+        output_type=_request.output_type(_fields.get_dict(obj, "response_format")),
+        include_usage=stream and include_usage is True,
+        system_instructions=tuple(m.content for m in messages if m.role in _SYSTEM_ROLES),
+        input_messages=tuple(m for m in messages if m.role not in _SYSTEM_ROLES),
+    )
+
+
+def _tool_call_text(message: dict[str, Any]) -> str | None:
+    """The argument text of a (delta) message's tool calls, or ``None`` when it has none."""
+    calls = _fields.get_list(message, "tool_calls")
+    if calls:
+        return "".join(
+            _fields.get_str(_fields.get_dict(call, "function"), "arguments") or "" for call in calls
+        )
+    legacy = _fields.get_dict(message, "function_call")
+    if legacy is not None:
+        return _fields.get_str(legacy, "arguments") or ""
+    return None
+
+
+def message_outputs(message: Any, *, whole: bool) -> Outputs:
+    """Outputs in a chat ``message`` (``whole``: reasoning, text, tool calls, each present one)
+    or ``delta`` (the first present of tool calls, text, reasoning: one output per chunk)."""
+    if not isinstance(message, dict):
+        return []
+    found: Outputs = []
+    tool_text = _tool_call_text(message)
+    if tool_text is not None:
+        found.append((OutputKind.TOOL_CALL, tool_text))
+    text = _request.content_text(message.get("content"))
+    refusal = _fields.get_str(message, "refusal")
+    if text or refusal:
+        found.append((OutputKind.TEXT, (text or "") + (refusal or "")))
+    reasoning = _fields.get_str(message, "reasoning_content") or _fields.get_str(message, "reasoning")
+    if reasoning:
+        found.append((OutputKind.REASONING, reasoning))
+    return found[::-1] if whole else found[:1]
+
+
+class ChatObserver(ChoicesObserver):
+    """Chat completion chunks (``choices[].delta``) or a whole ``chat.completion`` body."""
+
+    __slots__ = ()
+
+    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
+        return message_outputs(choice.get("message" if whole else "delta"), whole=whole)
+
+
+class OpenAIChatDialect:
+    """The ``openai_chat`` dialect."""
+
+    name: str = "openai_chat"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = _fields.parse_object(body)
+        return chat_request(obj, provider) if obj is not None else None
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ChatObserver:
+        return ChatObserver(request, streaming=streaming)
+
+
+DIALECT: Final = OpenAIChatDialect()
+
+__all__ = ["DIALECT", "ChatObserver", "OpenAIChatDialect", "chat_request", "message_outputs"]

@@ -1,0 +1,53 @@
+"""OpenAI legacy Completions (``POST /v1/completions``), operation ``text_completion``.
+
+Same framing, usage and finish reasons as chat (see :mod:`sidecar.genai._openai`); output is
+``choices[].text``, streamed or whole. The request's ``prompt`` (a string or a list of strings)
+is kept as user messages for opt-in capture; token-id prompts are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Final
+
+from sidecar.genai import _fields
+from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.openai_chat import chat_request
+
+
+def _prompt_messages(prompt: Any) -> tuple[Message, ...]:
+    if isinstance(prompt, str):
+        return (Message(role="user", content=prompt),)
+    if isinstance(prompt, list):
+        return tuple(Message(role="user", content=p) for p in prompt if isinstance(p, str))
+    return ()
+
+
+class CompletionsObserver(ChoicesObserver):
+    """``text_completion`` chunks or a whole body: output is each choice's ``text``."""
+
+    __slots__ = ()
+
+    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
+        text = _fields.get_str(choice, "text")
+        return [(OutputKind.TEXT, text)] if text else []
+
+
+class OpenAICompletionsDialect:
+    """The ``openai_completions`` dialect."""
+
+    name: str = "openai_completions"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = _fields.parse_object(body)
+        if obj is None:
+            return None
+        info = chat_request(obj, provider, Operation.TEXT_COMPLETION)
+        return replace(info, input_messages=_prompt_messages(obj.get("prompt")))
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> CompletionsObserver:
+        return CompletionsObserver(request, streaming=streaming)
+
+
+DIALECT: Final = OpenAICompletionsDialect()

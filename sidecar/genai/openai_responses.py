@@ -1,0 +1,190 @@
+"""OpenAI Responses (``POST /v1/responses``), operation ``chat``.
+
+Request: ``model``, ``stream`` (default false), ``temperature``, ``top_p``,
+``max_output_tokens``, ``text.format.type`` (output type), ``conversation`` (an id or
+``{"id": ...}``), ``instructions`` (system instructions) and ``input`` (a string, or a list of
+message items whose text is kept for opt-in capture).
+
+Stream: typed SSE events (``data.type``, else the SSE event name). Output-carrying events are
+the non-empty ``*.delta`` events of text (``response.output_text``, ``response.refusal``,
+``response.audio.transcript``), tool calls (``response.function_call_arguments``,
+``response.custom_tool_call_input``, ``response.mcp_call_arguments``,
+``response.code_interpreter_call_code``) and reasoning (``response.reasoning_text``,
+``response.reasoning_summary_text``). Lifecycle events (``response.created``, ``.queued``,
+``.in_progress``) give the response id and model. The terminal events are
+``response.completed``, ``response.incomplete``, ``response.failed`` and ``error``; there is no
+``[DONE]``.
+
+Finish reason (Responses has no per-choice finish reason; it is derived from the response
+``status``): ``completed`` -> ``completed`` and ``cancelled`` -> ``cancelled`` as the API says
+them; ``incomplete`` -> ``incomplete_details.reason`` as-is (``max_output_tokens``,
+``content_filter``, ...) or ``incomplete`` when no reason is given; ``failed`` -> ``error``
+(the conventions' value for a failed operation), with the response's ``error`` as
+:class:`UpstreamError`. ``queued`` / ``in_progress`` (a background response) give none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sidecar.genai import _fields, _request
+from sidecar.genai._observer import BaseObserver, error_fields, error_of
+from sidecar.genai._openai import Outputs, responses_usage
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    RequestInfo,
+)
+from sidecar.wire.events import SSEMessage
+
+#: Streamed delta event type -> the kind of output it carries.
+_DELTAS: Final = {
+    "response.output_text.delta": OutputKind.TEXT,
+    "response.refusal.delta": OutputKind.TEXT,
+    "response.audio.transcript.delta": OutputKind.TEXT,
+    "response.function_call_arguments.delta": OutputKind.TOOL_CALL,
+    "response.custom_tool_call_input.delta": OutputKind.TOOL_CALL,
+    "response.mcp_call_arguments.delta": OutputKind.TOOL_CALL,
+    "response.code_interpreter_call_code.delta": OutputKind.TOOL_CALL,
+    "response.reasoning_text.delta": OutputKind.REASONING,
+    "response.reasoning_summary_text.delta": OutputKind.REASONING,
+}
+
+_LIFECYCLE: Final = frozenset({"response.created", "response.queued", "response.in_progress"})
+_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+#: Output item types that are tool calls, and the field holding their generated input.
+_TOOL_ITEMS: Final = {"function_call": "arguments", "custom_tool_call": "input"}
+
+
+def _finish_reason(response: dict[str, Any]) -> str | None:
+    status = _fields.get_str(response, "status")
+    if status == "incomplete":
+        reason = _fields.get_str(_fields.get_dict(response, "incomplete_details"), "reason")
+        return reason or "incomplete"
+    if status == "failed":
+        return "error"
+    if status in ("completed", "cancelled"):
+        return status
+    return None
+
+
+def _item_outputs(item: Any) -> Outputs:
+    """Outputs of one ``output`` item of a whole response."""
+    kind = _fields.get_str(item, "type")
+    found: Outputs = []
+    if kind == "message":
+        for part in _fields.get_list(item, "content") or ():
+            text = _fields.get_str(part, "text") or _fields.get_str(part, "refusal")
+            if text:
+                found.append((OutputKind.TEXT, text))
+    elif kind == "reasoning":
+        for key in ("content", "summary"):
+            for part in _fields.get_list(item, key) or ():
+                text = _fields.get_str(part, "text")
+                if text:
+                    found.append((OutputKind.REASONING, text))
+    elif kind is not None and kind in _TOOL_ITEMS:
+        found.append((OutputKind.TOOL_CALL, _fields.get_str(item, _TOOL_ITEMS[kind]) or ""))
+    return found
+
+
+class ResponsesObserver(BaseObserver):
+    """Responses-API events, or one whole ``response`` body."""
+
+    __slots__ = ()
+
+    def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
+        obj = _fields.parse_object(message.data)
+        if obj is None:
+            return
+        kind = _fields.get_str(obj, "type") or message.event
+        if kind in _DELTAS:
+            delta = _fields.get_str(obj, "delta")
+            if delta:
+                out.append(OutputChunk(kind=_DELTAS[kind], text=delta))
+        elif kind in _LIFECYCLE:
+            response = _fields.get_dict(obj, "response") or {}
+            self._identify(response.get("model"), response.get("id"), out)
+        elif kind in _TERMINAL:
+            self._response(_fields.get_dict(obj, "response") or {}, out, whole=False)
+            self._finish(out)
+        elif kind == "error":
+            error = error_of(obj)
+            self._fail(error if error is not None else error_fields(obj), out)
+
+    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
+        obj = _fields.parse_object(data)
+        if obj is None:
+            return
+        error = error_of(obj)
+        if error is not None and "status" not in obj and "output" not in obj:
+            self._fail(error, out)
+            return
+        self._response(obj, out, whole=True)
+        self._finish(out)
+
+    def _response(self, response: dict[str, Any], out: list[Observation], *, whole: bool) -> None:
+        self._identify(response.get("model"), response.get("id"), out)
+        if whole:
+            for item in _fields.get_list(response, "output") or ():
+                for kind, text in _item_outputs(item):
+                    out.append(OutputChunk(kind=kind, text=text))
+        reason = _finish_reason(response)
+        if reason is not None:
+            out.append(FinishReason(reason=reason))
+        usage = responses_usage(response.get("usage"))
+        if usage is not None:
+            out.append(usage)
+        failure = _fields.get_dict(response, "error")
+        if failure is not None:
+            out.append(error_fields(failure))
+
+
+def _input_messages(value: Any) -> tuple[Message, ...]:
+    if isinstance(value, str):
+        return (Message(role="user", content=value),)
+    return _request.messages(value)
+
+
+def _conversation_id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    return _fields.get_str(value, "id")
+
+
+class OpenAIResponsesDialect:
+    """The ``openai_responses`` dialect."""
+
+    name: str = "openai_responses"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = _fields.parse_object(body)
+        if obj is None:
+            return None
+        text = _fields.get_dict(obj, "text")
+        return RequestInfo(
+            operation=Operation.CHAT,
+            provider=provider,
+            model=_fields.get_str(obj, "model"),
+            stream=_fields.get_bool(obj, "stream") is True,
+            temperature=_fields.get_float(obj, "temperature"),
+            top_p=_fields.get_float(obj, "top_p"),
+            max_tokens=_fields.get_int(obj, "max_output_tokens"),
+            output_type=_request.output_type(_fields.get_dict(text, "format")),
+            conversation_id=_conversation_id(obj.get("conversation")),
+            system_instructions=_request.texts(obj.get("instructions")),
+            input_messages=_input_messages(obj.get("input")),
+        )
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponsesObserver:
+        return ResponsesObserver(request, streaming=streaming)
+
+
+DIALECT: Final = OpenAIResponsesDialect()
+
+__all__ = ["DIALECT", "OpenAIResponsesDialect", "ResponsesObserver"]

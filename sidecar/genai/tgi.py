@@ -1,0 +1,124 @@
+"""Hugging Face Text Generation Inference: ``/generate_stream`` (SSE) and ``/generate`` (JSON).
+
+Wire facts (``huggingface/text-generation-inference`` ``router/src/lib.rs``, ``server.rs``): the
+request is ``{"inputs": ..., "parameters": {...}}``; the path alone decides streaming. Each stream
+event is ``data:{"index", "token": {"id", "text", "logprob", "special"}, "generated_text",
+"details"}``; ``generated_text`` (and ``details`` when the request asked for ``details``) are set
+only on the last event, which makes it the terminal one. ``details`` carries ``finish_reason``
+(``length``, ``eos_token``, ``stop_sequence``) and ``generated_tokens``; newer servers add
+``input_length`` (older ones ``prompt_tokens``), the prompt count, which is used when present.
+Errors are ``{"error": "...", "error_type": "..."}``, as an event or as the body.
+
+Special tokens (``token.special``) carry no user-visible output and are not output chunks.
+Finish reasons: ``eos_token`` and ``stop_sequence`` -> ``stop``; ``length`` stays ``length``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sidecar.genai._fields import (
+    get_bool,
+    get_dict,
+    get_float,
+    get_int,
+    get_stop,
+    get_str,
+    parse_object,
+)
+from sidecar.genai._native_base import NativeObserver, route
+from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    RequestInfo,
+    Usage,
+)
+from sidecar.wire.events import WireEvent
+
+_FINISH: Final = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
+
+
+def _output_type(parameters: dict[str, Any] | None) -> str | None:
+    kind = get_str(get_dict(parameters, "grammar"), "type")
+    return "json" if kind == "json" else None
+
+
+class TGIDialect:
+    """The ``tgi`` dialect."""
+
+    name: str = "tgi"
+
+    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
+        obj = parse_object(body)
+        if obj is None:
+            return None
+        parameters = get_dict(obj, "parameters")
+        inputs = get_str(obj, "inputs")
+        return RequestInfo(
+            operation=Operation.TEXT_COMPLETION,
+            provider=provider,
+            model=get_str(obj, "model"),
+            stream=route(path).endswith("/generate_stream") or get_bool(obj, "stream") is True,
+            temperature=get_float(parameters, "temperature"),
+            top_p=get_float(parameters, "top_p"),
+            top_k=get_int(parameters, "top_k"),
+            max_tokens=get_int(parameters, "max_new_tokens"),
+            stop_sequences=get_stop(parameters, "stop"),
+            seed=get_int(parameters, "seed"),
+            frequency_penalty=get_float(parameters, "frequency_penalty"),
+            output_type=_output_type(parameters),
+            input_messages=(Message(role="user", content=inputs),) if inputs else (),
+        )
+
+    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
+        return TGIObserver(request, streaming=streaming)
+
+
+class TGIObserver(NativeObserver):
+    """SSE events of ``/generate_stream``, or the ``/generate`` JSON body (an object, or a list
+    of objects from the compatibility route)."""
+
+    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
+        if isinstance(value, list):
+            for choice, item in enumerate(value):
+                if isinstance(item, dict):
+                    self._response(item, choice, out)
+        elif isinstance(value, dict):
+            self._response(value, get_int(value, "index") or 0, out)
+
+    def _response(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> None:
+        error = get_str(obj, "error")
+        if error is not None:
+            self.fail(out, get_str(obj, "error_type"), error)
+            return
+        generated = get_str(obj, "generated_text")
+        token = get_dict(obj, "token")
+        if token is not None:
+            text = get_str(token, "text")
+            if text and get_bool(token, "special") is not True:
+                out.append(OutputChunk(kind=OutputKind.TEXT, text=text, choice=choice))
+        elif generated:
+            out.append(OutputChunk(kind=OutputKind.TEXT, text=generated, choice=choice))
+        details = get_dict(obj, "details")
+        if details is not None:
+            prompt = get_int(details, "input_length")
+            self.usage(
+                out,
+                Usage(
+                    input_tokens=prompt if prompt is not None else get_int(details, "prompt_tokens"),
+                    output_tokens=get_int(details, "generated_tokens"),
+                ),
+            )
+            reason = get_str(details, "finish_reason")
+            if reason:
+                out.append(FinishReason(reason=_FINISH.get(reason, reason), choice=choice))
+        if generated is not None or details is not None:
+            self.finish(out)
+
+
+DIALECT: Final = TGIDialect()

@@ -1,0 +1,1 @@
+"""The I/O layer: the only package that imports aiohttp."""

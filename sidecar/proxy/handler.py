@@ -1,0 +1,211 @@
+"""The proxy handler: one request in, the same bytes out, telemetry on the side.
+
+Order per chunk: take the time, write to the client, then feed the tap. Decoding never delays a byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from sidecar import _json
+from sidecar.genai.observations import RequestInfo
+from sidecar.genai.registry import Selection, select_dialect
+from sidecar.proxy.headers import (
+    client_response_headers,
+    skipped_auto_headers,
+    upstream_request_headers,
+)
+from sidecar.proxy.state import STATE, ProxyState
+from sidecar.proxy.tap import StreamTap
+from sidecar.telemetry.recorder import StreamRecorder
+from sidecar.wire.decoder import decoder_for
+from sidecar.wire.jsonbody import JSONBodyDecoder
+
+#: ``error.type`` values the proxy itself reports (the recorder adds HTTP status codes and stream errors).
+CONNECTION_ERROR = "connection_error"
+TIMEOUT = "timeout"
+UPSTREAM_DISCONNECTED = "upstream_disconnected"
+CLIENT_CANCEL = "client_cancel"
+
+_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+def error_response(status: int, error_type: str, message: str) -> web.Response:
+    """A JSON error the proxy itself produced: ``{"error": {"type": ..., "message": ...}}``."""
+    body = _json.dumps({"error": {"type": error_type, "message": message}})
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    t0 = time.perf_counter()
+    telemetry = state.telemetry
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        recorder = telemetry.start(request=None, method=request.method, headers=request.headers, t0=t0)
+        recorder.finish(time.perf_counter(), status=413, response_bytes=0)
+        limit = state.config.listener.max_body_bytes
+        return error_response(
+            413, "request_too_large", f"request body exceeds listener.max_body_bytes ({limit} bytes)"
+        )
+    selection = _select(state, request, body)
+    info = _parse_request(selection, request.path, body)
+    recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
+    state.active.add(request)
+    try:
+        return await _forward(state, request, body, selection, info, recorder)
+    finally:
+        state.active.discard(request)
+
+
+def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection | None:
+    if not body:
+        return None
+    provider = state.config.genai.provider or None
+    return select_dialect(request.method, request.path, state.routes, default_provider=provider)
+
+
+def _parse_request(selection: Selection | None, path: str, body: bytes) -> RequestInfo | None:
+    if selection is None:
+        return None
+    try:
+        return selection.dialect.parse_request(path, body, selection.provider)
+    except Exception:  # a dialect bug must not fail the request
+        return None
+
+
+async def _forward(
+    state: ProxyState,
+    request: web.Request,
+    body: bytes,
+    selection: Selection | None,
+    info: RequestInfo | None,
+    recorder: StreamRecorder,
+) -> web.StreamResponse:
+    raw_path = request.raw_path
+    if not raw_path.startswith("/"):  # absolute-form targets never choose the upstream
+        recorder.finish(time.perf_counter(), status=400, response_bytes=0)
+        return error_response(400, "bad_request", "request target must be a path")
+    headers = upstream_request_headers(
+        request.headers,
+        upstream_host=state.upstream_host_header,
+        client_ip=request.remote,
+        scheme=request.scheme,
+    )
+    recorder.inject(headers)
+    url = URL(str(state.upstream) + raw_path, encoded=True)
+    try:
+        upstream = await _send(state, request.method, url, headers, body, request)
+    except aiohttp.ClientConnectorError as e:
+        recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
+        return error_response(502, "upstream_unreachable", f"cannot connect to upstream {state.upstream}: {e.os_error}")
+    except TimeoutError:
+        recorder.fail(TIMEOUT, time.perf_counter(), status=504)
+        return error_response(504, "upstream_timeout", f"upstream {state.upstream} did not answer in time")
+    except aiohttp.ClientError as e:
+        recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
+        return error_response(502, "upstream_error", f"upstream {state.upstream} failed: {e!r}")
+    try:
+        return await _stream(state, request, upstream, selection, info, recorder)
+    finally:
+        upstream.release()
+
+
+async def _send(
+    state: ProxyState,
+    method: str,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: bytes,
+    request: web.Request,
+) -> aiohttp.ClientResponse:
+    """Send upstream over the pool; a pooled connection the server already closed is retried once,
+    on a fresh connection, because no response byte has been received yet."""
+    assert state.session is not None and state.fresh_session is not None
+    skip = skipped_auto_headers(request.headers)
+    kwargs = {"headers": headers, "data": body or None, "allow_redirects": False, "skip_auto_headers": skip}
+    try:
+        return await state.session.request(method, url, **kwargs)  # type: ignore[arg-type]
+    except aiohttp.ClientConnectorError:
+        raise
+    except _RETRYABLE:
+        return await state.fresh_session.request(method, url, **kwargs)  # type: ignore[arg-type]
+
+
+async def _stream(
+    state: ProxyState,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    selection: Selection | None,
+    info: RequestInfo | None,
+    recorder: StreamRecorder,
+) -> web.StreamResponse:
+    recorder.response_started(upstream.status, time.perf_counter())
+    tap = _make_tap(state, upstream, selection, info, recorder)
+    response = web.StreamResponse(
+        status=upstream.status, reason=upstream.reason, headers=client_response_headers(upstream.headers)
+    )
+    sent = 0
+    try:
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            t = time.perf_counter()
+            await response.write(chunk)
+            sent += len(chunk)
+            if tap is not None:
+                tap.feed(chunk, t)
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away: stop reading the upstream at once and drop its connection.
+        upstream.close()
+        recorder.fail(CLIENT_CANCEL, time.perf_counter(), status=upstream.status)
+        raise
+    except (aiohttp.ClientError, TimeoutError) as e:
+        # The upstream died or stalled mid-body: end the client's response the same way (cut, not ended).
+        t = time.perf_counter()
+        if tap is not None:
+            tap.close(t)
+        recorder.fail(TIMEOUT if isinstance(e, TimeoutError) else UPSTREAM_DISCONNECTED, t, status=upstream.status)
+        upstream.close()
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    t_end = time.perf_counter()
+    if tap is not None:
+        tap.close(t_end)
+    await response.write_eof()
+    recorder.finish(time.perf_counter(), status=upstream.status, response_bytes=sent)
+    return response
+
+
+def _make_tap(
+    state: ProxyState,
+    upstream: aiohttp.ClientResponse,
+    selection: Selection | None,
+    info: RequestInfo | None,
+    recorder: StreamRecorder,
+) -> StreamTap | None:
+    if selection is None or info is None:
+        return None
+    if upstream.headers.get("Content-Encoding", "identity").lower() != "identity":
+        state.telemetry.tap_error("compressed_body")
+        return None
+    genai = state.config.genai
+    decoder = decoder_for(
+        upstream.headers.get("Content-Type"),
+        max_line_bytes=genai.max_line_bytes,
+        max_event_bytes=genai.max_event_bytes,
+        max_body_bytes=genai.max_json_body_bytes,
+        stream_hint=info.stream and upstream.status < 300,
+    )
+    if decoder is None:
+        return None
+    streaming = not isinstance(decoder, JSONBodyDecoder)
+    observer = selection.dialect.observer(info, streaming=streaming)
+    return StreamTap(decoder, observer, recorder, state.telemetry)

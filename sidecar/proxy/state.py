@@ -1,0 +1,54 @@
+"""Per-process proxy state, held under a typed AppKey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from sidecar.config import Config, upstream_origin
+from sidecar.genai.registry import Route
+from sidecar.telemetry.recorder import Telemetry
+
+
+@dataclass(slots=True, kw_only=True)
+class ProxyState:
+    """Everything a request handler needs, built once per process."""
+
+    config: Config
+    telemetry: Telemetry
+    upstream: URL
+    upstream_host_header: str
+    routes: tuple[Route, ...]
+    #: Pooled keep-alive session (set by the cleanup context).
+    session: aiohttp.ClientSession | None = None
+    #: One-shot connections, used to retry a request whose pooled connection the server had closed.
+    fresh_session: aiohttp.ClientSession | None = None
+    #: True once shutdown began: /readyz answers 503.
+    draining: bool = False
+    #: Streams in flight (for the drain).
+    active: set[web.Request] = field(default_factory=set)
+
+
+STATE: web.AppKey[ProxyState] = web.AppKey("state", ProxyState)
+
+
+def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
+    scheme, host, port = upstream_origin(config.upstream.url)
+    default_port = 443 if scheme == "https" else 80
+    host_header = host if port == default_port else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):  # IPv6 literal
+        host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    routes = tuple(
+        Route(path_prefix=r.path_prefix, dialect=r.dialect, provider=r.provider or None)
+        for r in config.genai.routes
+    )
+    return ProxyState(
+        config=config,
+        telemetry=telemetry,
+        upstream=URL(config.upstream.url.rstrip("/")),
+        upstream_host_header=host_header,
+        routes=routes,
+    )

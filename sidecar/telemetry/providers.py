@@ -1,0 +1,257 @@
+"""Build the OpenTelemetry SDK providers: resource, meter (Prometheus + OTLP), tracer and logger.
+
+Prometheus metrics live on a private ``CollectorRegistry`` rendered on demand
+(:meth:`Providers.prometheus_exposition`); the proxy's admin port serves it, no HTTP server is
+started here. OTLP/gRPC export (metrics, spans, log records) runs on SDK background threads behind
+bounded, drop-counting queues (:mod:`sidecar.telemetry.export`). Extra readers and exporters
+(in-memory ones in tests) are attached synchronously so that what they see is deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from sidecar import __version__
+from sidecar.config import ConfigError
+from sidecar.telemetry import instruments, semconv
+from sidecar.telemetry.export import (
+    BoundedLogProcessor,
+    BoundedSpanProcessor,
+    CountingMetricExporter,
+    temporality_preference,
+)
+from sidecar.telemetry.settings import TelemetrySettings
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, kw_only=True)
+class Providers:
+    """The SDK providers of one process and how to render, flush and close them."""
+
+    meter_provider: metrics_api.MeterProvider
+    tracer_provider: trace_api.TracerProvider
+    #: None when no log pipeline exists (no OTLP logs, no extra log exporter, or disabled).
+    logger_provider: LoggerProvider | None
+    #: ``genai_sidecar.export.dropped``: created here because the export pipelines count into it.
+    export_dropped: metrics_api.Counter
+    registry: CollectorRegistry | None = None
+    _closed: bool = field(default=False)
+
+    def prometheus_exposition(self) -> tuple[bytes, str]:
+        """Prometheus text exposition of every metric, and its content type."""
+        if self.registry is None:
+            return b"", CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def force_flush(self, timeout_s: float) -> None:
+        millis = max(1, int(timeout_s * 1000))
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is None:
+                continue
+            try:
+                flush(millis)
+            except Exception:
+                _log.debug("telemetry flush failed", exc_info=True)
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Flush and close every pipeline: spans and logs first (their drops are counted into
+        metrics), then metrics. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.force_flush(timeout_s)
+        for provider in (self.tracer_provider, self.logger_provider):
+            close = getattr(provider, "shutdown", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                _log.debug("telemetry shutdown failed", exc_info=True)
+        if isinstance(self.meter_provider, MeterProvider):
+            try:
+                self.meter_provider.shutdown(timeout_millis=max(1, timeout_s * 1000))
+            except Exception:
+                _log.debug("meter provider shutdown failed", exc_info=True)
+
+
+def build_resource(settings: TelemetrySettings) -> Resource:
+    """The process resource: SDK identity, the sidecar's version, then the resolved attributes
+    (Kubernetes Downward API, ``OTEL_RESOURCE_ATTRIBUTES``, ``service.name``). Built without the
+    SDK's environment detectors so that the ``environ`` given to :func:`build` is the only input."""
+    base: dict[str, str] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": _sdk_version(),
+        semconv.SERVICE_VERSION: __version__,
+    }
+    base.update(settings.resource_attributes)
+    return Resource(base)
+
+
+def _sdk_version() -> str:
+    from opentelemetry.sdk.version import __version__ as sdk_version
+
+    return str(sdk_version)
+
+
+def build_sampler(environ: Mapping[str, str]) -> Sampler:
+    """``OTEL_TRACES_SAMPLER`` / ``_ARG``; default ``parentbased_always_on``."""
+    name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
+    arg = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    ratio = 1.0
+    if name.endswith("traceidratio"):
+        try:
+            ratio = float(arg) if arg else 1.0
+        except ValueError:
+            raise ConfigError("OTEL_TRACES_SAMPLER_ARG", f"expected a ratio, got {arg!r}") from None
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError("OTEL_TRACES_SAMPLER_ARG", f"must be in [0, 1], got {arg!r}")
+    samplers: dict[str, Sampler] = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": TraceIdRatioBased(ratio),
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+        "parentbased_traceidratio": ParentBased(TraceIdRatioBased(ratio)),
+    }
+    if name not in samplers:
+        raise ConfigError("OTEL_TRACES_SAMPLER", f"unsupported sampler {name!r}")
+    return samplers[name]
+
+
+def build_providers(
+    settings: TelemetrySettings,
+    *,
+    environ: Mapping[str, str],
+    extra_metric_readers: Sequence[MetricReader] = (),
+    extra_span_exporters: Sequence[SpanExporter] = (),
+    extra_log_exporters: Sequence[LogRecordExporter] = (),
+) -> Providers:
+    """Providers for the resolved settings. With ``settings.disabled`` (``OTEL_SDK_DISABLED``)
+    every provider is a no-op and the Prometheus exposition is empty."""
+    if settings.disabled:
+        noop_meters = metrics_api.NoOpMeterProvider()
+        return Providers(
+            meter_provider=noop_meters,
+            tracer_provider=trace_api.NoOpTracerProvider(),
+            logger_provider=None,
+            export_dropped=instruments.create_export_dropped(
+                noop_meters.get_meter(semconv.SCOPE_NAME)
+            ),
+        )
+    resource = build_resource(settings)
+    readers: list[MetricReader] = list(extra_metric_readers)
+    registry: CollectorRegistry | None = None
+    if settings.prometheus:
+        registry = CollectorRegistry()
+        readers.append(PrometheusMetricReader(registry=registry))
+    metrics_target = settings.otlp.get("metrics")
+    if metrics_target is not None:
+        # The drop counter does not exist yet: route through a late-bound function.
+        holder: list[metrics_api.Counter] = []
+        temporality = temporality_preference(settings.temporality)
+
+        def on_metric_drop(signal: str, reason: str, count: int) -> None:
+            if holder and count:
+                holder[0].add(count, {semconv.SIGNAL: signal, semconv.REASON: reason})
+
+        exporter = OTLPMetricExporter(
+            endpoint=metrics_target.endpoint,
+            insecure=metrics_target.insecure,
+            headers=metrics_target.headers,
+            timeout=metrics_target.timeout_s,
+            preferred_temporality=temporality,
+        )
+        readers.append(
+            PeriodicExportingMetricReader(
+                CountingMetricExporter(
+                    exporter, preferred_temporality=temporality, on_drop=on_metric_drop
+                ),
+                export_interval_millis=settings.export_interval_s * 1000,
+                export_timeout_millis=metrics_target.timeout_s * 1000,
+            )
+        )
+    meter_provider = MeterProvider(
+        metric_readers=readers, resource=resource, shutdown_on_exit=False
+    )
+    dropped = instruments.create_export_dropped(meter_provider.get_meter(semconv.SCOPE_NAME))
+    if metrics_target is not None:
+        holder.append(dropped)
+
+    def on_drop(signal: str, reason: str, count: int) -> None:
+        if count:
+            dropped.add(count, {semconv.SIGNAL: signal, semconv.REASON: reason})
+
+    tracer_provider = TracerProvider(
+        sampler=build_sampler(environ), resource=resource, shutdown_on_exit=False
+    )
+    for span_exporter in extra_span_exporters:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    traces_target = settings.otlp.get("traces")
+    if traces_target is not None:
+        tracer_provider.add_span_processor(
+            BoundedSpanProcessor(
+                OTLPSpanExporter(
+                    endpoint=traces_target.endpoint,
+                    insecure=traces_target.insecure,
+                    headers=traces_target.headers,
+                    timeout=traces_target.timeout_s,
+                ),
+                max_queue_size=settings.max_queue_size,
+                on_drop=on_drop,
+            )
+        )
+    logger_provider: LoggerProvider | None = None
+    logs_target = settings.otlp.get("logs")
+    if extra_log_exporters or logs_target is not None:
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        for log_exporter in extra_log_exporters:
+            logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+        if logs_target is not None:
+            logger_provider.add_log_record_processor(
+                BoundedLogProcessor(
+                    OTLPLogExporter(
+                        endpoint=logs_target.endpoint,
+                        insecure=logs_target.insecure,
+                        headers=logs_target.headers,
+                        timeout=logs_target.timeout_s,
+                    ),
+                    max_queue_size=settings.max_queue_size,
+                    on_drop=on_drop,
+                )
+            )
+    return Providers(
+        meter_provider=meter_provider,
+        tracer_provider=tracer_provider,
+        logger_provider=logger_provider,
+        export_dropped=dropped,
+        registry=registry,
+    )

@@ -1,0 +1,108 @@
+"""Upstream down, slow, or closing pooled connections: clear JSON errors, and no spurious 502."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+from aiohttp import web
+
+from tests.conftest import StartSidecar
+from tests.proxy.upstreams import raw_server, read_http_request, serve_handler
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_upstream_down_gives_json_502(start_sidecar: StartSidecar) -> None:
+    port = _closed_port()
+    sidecar = await start_sidecar(f"http://127.0.0.1:{port}")
+    async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/api/chat", json={}) as r:
+        assert r.status == 502
+        assert r.headers["Content-Type"].startswith("application/json")
+        body = await r.json()
+    assert body["error"]["type"] == "upstream_unreachable"
+    assert f"127.0.0.1:{port}" in body["error"]["message"]
+
+
+async def test_upstream_silent_gives_json_504(start_sidecar: StartSidecar) -> None:
+    async def silent(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        return web.Response()
+
+    async with serve_handler(silent) as url:
+        sidecar = await start_sidecar(url, upstream={"read_timeout_s": 0.2})
+        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/v1/chat/completions", json={}) as r:
+            assert r.status == 504
+            body = await r.json()
+    assert body["error"]["type"] == "upstream_timeout"
+    assert url in body["error"]["message"]
+
+
+async def test_stale_pooled_connection_is_retried_once(start_sidecar: StartSidecar) -> None:
+    """Like llama.cpp's server: it answers one request per connection, then drops the connection
+    when the next request arrives on it, without answering. The client must never see that."""
+    requests_seen = 0
+
+    async def one_request_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests_seen
+        first = await read_http_request(reader)
+        if first is None:
+            writer.close()
+            return
+        requests_seen += 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await read_http_request(reader)  # a second request on this connection: drop it unanswered
+        writer.close()
+
+    async with raw_server(one_request_per_connection) as url:
+        sidecar = await start_sidecar(url)
+        async with aiohttp.ClientSession() as client:
+            statuses = []
+            for _ in range(10):
+                async with client.post(f"{sidecar.url}/completion", json={"prompt": "x"}) as r:
+                    statuses.append(r.status)
+                    assert await r.read() == b"{}"
+    assert statuses == [200] * 10
+    assert requests_seen == 10
+
+
+async def test_request_body_over_limit_gives_json_413(start_sidecar: StartSidecar) -> None:
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="should not be reached")
+
+    async with serve_handler(ok) as url:
+        sidecar = await start_sidecar(url, listener={"max_body_bytes": 1024})
+        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/api/chat", data=b"x" * 2048) as r:
+            assert r.status == 413
+            body = await r.json()
+    assert body["error"]["type"] == "request_too_large"
+    assert "max_body_bytes" in body["error"]["message"]
+
+
+async def test_upstream_crash_mid_stream_cuts_the_client_response(start_sidecar: StartSidecar) -> None:
+    async def crash(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: {}\n\n")
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
+    async with serve_handler(crash) as url:
+        sidecar = await start_sidecar(url)
+        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/v1/x", json={}) as r:
+            assert r.status == 200
+            first = await r.content.readuntil(b"\n\n")
+            assert first == b"data: {}\n\n"
+            try:
+                await r.content.read()
+                ended_cleanly = True
+            except aiohttp.ClientPayloadError:
+                ended_cleanly = False
+    assert not ended_cleanly, "a cut upstream stream must reach the client as a cut stream"

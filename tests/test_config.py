@@ -1,0 +1,117 @@
+"""Config: precedence, golden and invalid files, and the example file listing every default."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sidecar.config import Config, ConfigError, default_config, load_config
+
+DATA = Path(__file__).parent / "data" / "config"
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_defaults_match_the_design() -> None:
+    config = default_config()
+    assert config.listener.address == "0.0.0.0:8080"
+    assert config.listener.admin_address == "0.0.0.0:9464"
+    assert config.upstream.url == "http://127.0.0.1:11434"
+    assert config.telemetry.semconv == "v1.41"
+    assert config.telemetry.capture.mode == "NO_CONTENT"
+
+
+def test_golden_file() -> None:
+    config = load_config(str(DATA / "golden.toml"), environ={})
+    assert config.upstream.url == "http://vllm:8000"
+    assert config.upstream.read_timeout_s == 600.0
+    assert config.listener.shutdown_grace_s == 5.0
+    assert config.genai.provider == "vllm"
+    assert config.genai.routes[0].dialect == "openai_chat"
+    assert config.genai.routes[0].provider == "ollama"
+    assert config.telemetry.semconv == "both"
+    assert config.telemetry.model_allow_list == ("llama3", "qwen2")
+    assert config.telemetry.identity.headers == {"x-tenant": "tenant"}
+    assert config.exporters.otlp.insecure is True
+
+
+def test_precedence_flag_over_env_over_file() -> None:
+    path = str(DATA / "golden.toml")
+    env = {"SIDECAR_UPSTREAM": "http://from-env:1", "SIDECAR_UPSTREAM__READ_TIMEOUT_S": "42"}
+    assert load_config(path, environ=env).upstream.url == "http://from-env:1"
+    assert load_config(path, environ=env).upstream.read_timeout_s == 42.0
+    flagged = load_config(path, environ=env, overrides={"upstream.url": "http://from-flag:2"})
+    assert flagged.upstream.url == "http://from-flag:2"
+    assert load_config(None, environ={"SIDECAR_CONFIG": path}).upstream.url == "http://vllm:8000"
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "problem"),
+    [
+        ("bad_url.toml", "upstream.url", "http://"),
+        ("bad_port.toml", "listener.address", "port"),
+        ("unknown_key.toml", "upstream.read_timeout", "unknown key"),
+        ("wrong_type.toml", "upstream.read_timeout_s", "expected a number"),
+        ("bad_semconv.toml", "telemetry.semconv", "must be one of"),
+        ("bad_dialect.toml", "genai.routes[0].dialect", "unknown dialect"),
+        ("not_toml.toml", "config", "not valid TOML"),
+        ("route_missing_key.toml", "genai.routes[0].path_prefix", "missing"),
+    ],
+)
+def test_invalid_files_name_the_key(name: str, key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(str(DATA / "invalid" / name), environ={})
+    assert info.value.key == key
+    assert problem in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_env_value_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^listener\.max_body_bytes: expected an integer"):
+        load_config(None, environ={"SIDECAR_LISTENER__MAX_BODY_BYTES": "lots"})
+
+
+def _keys(obj: object, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            keys |= _keys(value, f"{prefix}{f.name}.")
+        else:
+            keys.add(f"{prefix}{f.name}")
+    return keys
+
+
+def test_example_file_lists_every_key_at_its_default() -> None:
+    """Uncommenting every `# key = value` line must give exactly the defaults (None = unset keys)."""
+    text = EXAMPLE.read_text()
+    uncommented = re.sub(r"(?m)^# (\w+ = .*)$", r"\1", text)
+    data = tomllib.loads(uncommented)
+    listed: set[str] = set()
+
+    def walk(table: dict[str, object], prefix: str) -> None:
+        for k, v in table.items():
+            if isinstance(v, dict) and k not in ("headers",):
+                walk(v, f"{prefix}{k}.")  # type: ignore[arg-type]
+            else:
+                listed.add(f"{prefix}{k}")
+
+    walk(data, "")
+    assert listed == _keys(default_config())
+    defaults = default_config()
+    for dotted in sorted(listed):
+        default = defaults
+        for part in dotted.split("."):
+            default = getattr(default, part)
+        value: object = data
+        for part in dotted.split("."):
+            value = value[part]  # type: ignore[index]
+        if default is None:
+            continue  # documented as unset
+        normalised = tuple(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+        assert normalised == default, dotted
+    # and the whole uncommented file loads
+    assert isinstance(load_config(None, environ={}), Config)
