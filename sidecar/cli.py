@@ -32,6 +32,18 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and print the effective config")
     check.add_argument("file", metavar="FILE")
 
+    demo = sub.add_parser("demo", help="simulator + sidecar + labelled traffic, with a live summary")
+    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
+    demo.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (normal, expensive, low_quality, errors); repeatable",
+    )
+    demo.add_argument("--rate", type=float, default=4.0, help="requests per second per scenario (default 4)")
+    demo.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    demo.add_argument("--admin-listen", default="127.0.0.1:9464", metavar="HOST:PORT")
+
     sim = sub.add_parser("simulate", help="run the built-in simulated model server")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=11434)
@@ -61,6 +73,30 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from sidecar.demo.runner import pick, run_demo  # noqa: PLC0415
+    from sidecar.demo.traffic import MissingSDK, check_sdks  # noqa: PLC0415
+
+    if args.rate <= 0:
+        raise ConfigError("--rate", f"must be greater than 0, got {args.rate}")
+    try:
+        pick(args.scenario)
+        check_sdks()
+    except (ValueError, MissingSDK) as e:
+        raise ConfigError("demo", str(e)) from None
+    _setup_logging("warning")
+    _install_uvloop()
+    kwargs = {"listen": args.listen, "admin_listen": args.admin_listen}
+    try:
+        asyncio.run(
+            run_demo(out=sys.stdout, duration_s=args.duration, scenarios=args.scenario, rate=args.rate, **kwargs)
+        )
+    except OSError as e:
+        print(f"genai-sidecar: cannot start the demo: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -78,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _install_uvloop()
             run_simulator(args.host, args.port)
             return 0
+        if args.command == "demo":
+            return _demo(args)
         config = _load(args, args.config)
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)

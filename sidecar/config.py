@@ -83,17 +83,16 @@ class RouteConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenAIConfig:
-    #: ``gen_ai.provider.name`` for OpenAI-format endpoints when the upstream is not OpenAI
+    #: ``gen_ai.provider.name`` reported for every GenAI call: the model server behind the sidecar
     #: (``vllm``, ``llama_cpp``, ``ollama``...). Empty: each dialect's own default.
     provider: str = ""
     #: Extra path -> dialect routes; they win over the built-in table (longest prefix first).
     routes: tuple[RouteConfig, ...] = ()
     #: Longest SSE / NDJSON line the decoder keeps; longer lines are skipped (and counted).
     max_line_bytes: int = 1024 * 1024
-    #: Largest SSE event (all its data lines) or streamed JSON element the decoder keeps.
-    max_event_bytes: int = 4 * 1024 * 1024
-    #: Largest non-streamed JSON response body parsed for telemetry (it is forwarded whatever its size).
-    max_json_body_bytes: int = 8 * 1024 * 1024
+    #: Largest SSE event, streamed JSON element or non-streamed JSON body decoded for telemetry
+    #: (the bytes are forwarded whatever their size).
+    max_event_bytes: int = 8 * 1024 * 1024
     #: Add ``stream_options.include_usage`` to OpenAI-format streaming requests that lack it, and
     #: remove the extra usage chunk from what the client receives, so token usage is always known.
     inject_include_usage: bool = False
@@ -386,7 +385,6 @@ def validate(config: Config) -> None:
         "upstream.keepalive_timeout_s": config.upstream.keepalive_timeout_s,
         "genai.max_line_bytes": config.genai.max_line_bytes,
         "genai.max_event_bytes": config.genai.max_event_bytes,
-        "genai.max_json_body_bytes": config.genai.max_json_body_bytes,
         "telemetry.max_attribute_values": config.telemetry.max_attribute_values,
         "telemetry.capture.max_bytes": config.telemetry.capture.max_bytes,
         "exporters.otlp.timeout_s": config.exporters.otlp.timeout_s,

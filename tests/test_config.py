@@ -115,3 +115,10 @@ def test_example_file_lists_every_key_at_its_default() -> None:
         assert normalised == default, dotted
     # and the whole uncommented file loads
     assert isinstance(load_config(None, environ={}), Config)
+
+
+def test_route_dialect_names_are_the_registry_names() -> None:
+    from sidecar.config import DIALECT_NAMES
+    from sidecar.genai.registry import dialect_names
+
+    assert sorted(DIALECT_NAMES) == list(dialect_names())

@@ -20,6 +20,7 @@ Every dialect observer follows the same rules, kept here once:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from sidecar.genai import _fields
@@ -34,7 +35,7 @@ from sidecar.genai.observations import (
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
 
 
-class BaseObserver:
+class BaseObserver(ABC):
     """Base of every observer in this package; subclasses override the two ``_on_*`` hooks."""
 
     __slots__ = ("_complete", "_failed", "_id", "_model", "_oversize", "request", "streaming")
@@ -73,8 +74,9 @@ class BaseObserver:
         """One SSE message. The default treats its data as a whole JSON body."""
         self._on_document(message.data, out)
 
+    @abstractmethod
     def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        raise NotImplementedError
+        """One whole JSON body (or, by default, one SSE message's data)."""
 
     # ------------------------------------------------------------------ helpers for subclasses
 

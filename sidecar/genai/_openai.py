@@ -10,6 +10,7 @@ llama.cpp's server adds a ``timings`` object to its last chunk, read as :class:`
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from sidecar.genai import _fields
@@ -114,8 +115,9 @@ class ChoicesObserver(BaseObserver):
 
     __slots__ = ()
 
+    @abstractmethod
     def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
-        raise NotImplementedError
+        """The outputs one choice carries (its delta, or its whole message when ``whole``)."""
 
     def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
         if message.data.strip() == "[DONE]":

@@ -144,12 +144,13 @@ class GeminiObserver(NativeObserver):
         self._finished: set[int] = set()
 
     def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        if isinstance(value, list):  # a streamed array decoded as one body
-            for item in value:
-                if isinstance(item, dict):
-                    self._response(item, out)
-        elif isinstance(value, dict):
-            self._response(value, out)
+        # A list is a streamed array read as one body (the proxy had no stream hint).
+        items = value if isinstance(value, list) else [value]
+        responses = [item for item in items if isinstance(item, dict)]
+        for response in responses:
+            self._response(response, out)
+        if responses and not self.streaming:
+            self.finish(out)
 
     def _response(self, obj: dict[str, Any], out: list[Observation]) -> None:
         error = error_fields(obj.get("error"))
@@ -171,7 +172,7 @@ class GeminiObserver(NativeObserver):
         if blocked and not reasons:
             out.append(FinishReason(reason="content_filter"))
         expected = self.request.choice_count or 1
-        if blocked or len(self._finished) >= expected or not self.streaming:
+        if blocked or len(self._finished) >= expected:
             self.finish(out)
 
     @staticmethod

@@ -120,11 +120,6 @@ def dialect_names() -> tuple[str, ...]:
     return tuple(sorted(DIALECTS))
 
 
-def default_provider(dialect: str) -> str:
-    """The provider a dialect reports when nothing is configured (``KeyError`` if unknown)."""
-    return DEFAULT_PROVIDERS[dialect]
-
-
 def request_path(path: str) -> str:
     """The path part of a request target: no query string, no fragment."""
     return path.partition("?")[0].partition("#")[0]
@@ -140,7 +135,7 @@ def builtin_dialect(path: str) -> str | None:
 
 def _prefix_matches(path: str, prefix: str) -> bool:
     base = prefix.rstrip("/")
-    return path == base or path.startswith(base + "/") or (prefix.endswith("/") and path == prefix)
+    return path == base or path.startswith(base + "/")
 
 
 def select_dialect(
@@ -162,6 +157,4 @@ def select_dialect(
     name = builtin_dialect(clean)
     if name is None:
         return None
-    return Selection(
-        dialect=DIALECTS[name], provider=default_provider or DEFAULT_PROVIDERS[name]
-    )
+    return Selection(dialect=DIALECTS[name], provider=default_provider or DEFAULT_PROVIDERS[name])

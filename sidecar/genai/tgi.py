@@ -1,13 +1,14 @@
 """Hugging Face Text Generation Inference: ``/generate_stream`` (SSE) and ``/generate`` (JSON).
 
 Wire facts (``huggingface/text-generation-inference`` ``router/src/lib.rs``, ``server.rs``): the
-request is ``{"inputs": ..., "parameters": {...}}``; the path alone decides streaming. Each stream
-event is ``data:{"index", "token": {"id", "text", "logprob", "special"}, "generated_text",
-"details"}``; ``generated_text`` (and ``details`` when the request asked for ``details``) are set
-only on the last event, which makes it the terminal one. ``details`` carries ``finish_reason``
-(``length``, ``eos_token``, ``stop_sequence``) and ``generated_tokens``; newer servers add
-``input_length`` (older ones ``prompt_tokens``), the prompt count, which is used when present.
-Errors are ``{"error": "...", "error_type": "..."}``, as an event or as the body.
+request is ``{"inputs": ..., "parameters": {...}}``; the path decides streaming. Each stream event
+is ``data:{"index", "token": {"id", "text", "logprob", "special"}, "generated_text", "details"}``
+(``index`` counts tokens: a stream carries one sequence). ``generated_text`` (and ``details`` when
+the request asked for ``details``) are set only on the last event, which makes it the terminal
+one. ``details`` carries ``finish_reason`` (``length``, ``eos_token``, ``stop_sequence``) and
+``generated_tokens``; newer servers add ``input_length`` (older ones ``prompt_tokens``), the prompt
+count, used when present. Errors are ``{"error": "...", "error_type": "..."}``, as an event or as
+the body. The compatibility route may answer a JSON list of responses, one per input.
 
 Special tokens (``token.special``) carry no user-visible output and are not output chunks.
 Finish reasons: ``eos_token`` and ``stop_sequence`` -> ``stop``; ``length`` stays ``length``.
@@ -84,18 +85,20 @@ class TGIObserver(NativeObserver):
     of objects from the compatibility route)."""
 
     def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        if isinstance(value, list):
-            for choice, item in enumerate(value):
-                if isinstance(item, dict):
-                    self._response(item, choice, out)
-        elif isinstance(value, dict):
-            self._response(value, get_int(value, "index") or 0, out)
+        items = enumerate(value) if isinstance(value, list) else [(0, value)]
+        terminal = False
+        for choice, item in items:
+            if isinstance(item, dict):
+                terminal = self._response(item, choice, out) or terminal
+        if terminal:
+            self.finish(out)
 
-    def _response(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> None:
+    def _response(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> bool:
+        """Observations of one response object; whether it was a last (or error) one."""
         error = get_str(obj, "error")
         if error is not None:
             self.fail(out, get_str(obj, "error_type"), error)
-            return
+            return True
         generated = get_str(obj, "generated_text")
         token = get_dict(obj, "token")
         if token is not None:
@@ -117,8 +120,7 @@ class TGIObserver(NativeObserver):
             reason = get_str(details, "finish_reason")
             if reason:
                 out.append(FinishReason(reason=_FINISH.get(reason, reason), choice=choice))
-        if generated is not None or details is not None:
-            self.finish(out)
+        return generated is not None or details is not None
 
 
 DIALECT: Final = TGIDialect()

@@ -201,7 +201,6 @@ def _make_tap(
         upstream.headers.get("Content-Type"),
         max_line_bytes=genai.max_line_bytes,
         max_event_bytes=genai.max_event_bytes,
-        max_body_bytes=genai.max_json_body_bytes,
         stream_hint=info.stream and upstream.status < 300,
     )
     if decoder is None:

@@ -17,7 +17,7 @@ from sidecar import _json
 from sidecar.simulator.body import BodyError, parse_object
 from sidecar.simulator.controls import ControlError, Controls, parse_controls
 from sidecar.simulator.faults import close_connection, hold_open
-from sidecar.simulator.keys import RECEIVED_AT, SETTINGS_KEY, STATE_KEY
+from sidecar.simulator.keys import SETTINGS_KEY, STATE_KEY, received_at
 from sidecar.simulator.pacing import Timing, sleep_until
 from sidecar.simulator.plan import Plan
 from sidecar.simulator.settings import SimulatorSettings
@@ -75,6 +75,7 @@ class Prepared:
 
 
 Builder = Callable[[Mapping[str, object], Controls, SimulatorSettings, SimulatorState], Prepared]
+"""Turns a request into a :class:`Prepared`; raises :class:`BodyError` for a request it rejects."""
 
 
 async def read_request(
@@ -100,8 +101,11 @@ async def generate(request: web.Request, error: ErrorResponder, build: Builder) 
         return read
     controls, body = read
     parsed = time.monotonic()
-    timing = Timing(received=request.get(RECEIVED_AT, parsed), parsed=parsed)
-    prepared = build(body, controls, request.app[SETTINGS_KEY], request.app[STATE_KEY])
+    timing = Timing(received=received_at(), parsed=parsed)
+    try:
+        prepared = build(body, controls, request.app[SETTINGS_KEY], request.app[STATE_KEY])
+    except BodyError as exc:
+        return error(400, str(exc))
     if prepared.stream:
         return await _stream(request, prepared, timing)
     return await _whole(request, prepared, timing, error)
@@ -192,6 +196,4 @@ async def _whole(
     data = _json.dumps(prepared.generation.whole(pieces, timing))
     if plan.fault == "malformed":
         data = data[: len(data) // 2]
-    return web.Response(
-        body=data, headers={"Content-Type": "application/json", **prepared.headers}
-    )
+    return web.Response(body=data, headers={"Content-Type": "application/json", **prepared.headers})

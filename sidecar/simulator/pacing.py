@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 async def sleep_until(deadline: float) -> None:
     """Sleep until ``time.monotonic() >= deadline``; never wakes early, returns at once if past."""
-    while (remaining := deadline - time.monotonic()) > 0:
+    # Loop because an event-loop timer of millisecond granularity can fire a little early.
+    while (remaining := deadline - time.monotonic()) > 0:  # noqa: ASYNC110
         await asyncio.sleep(remaining)
 
 

@@ -66,7 +66,7 @@ def text_pieces(words: list[str]) -> list[str]:
 
 def tool_argument_pieces(words: list[str]) -> list[str]:
     """One JSON-arguments fragment per word; joined they form ``{"query": "w1 w2 ..."}``."""
-    pieces = [f' {word}' for word in words]
+    pieces = [f" {word}" for word in words]
     if pieces:
         pieces[0] = f'{{"{TOOL_ARGUMENT}": "{words[0]}'
         pieces[-1] += '"}'

@@ -131,7 +131,7 @@ class BoundedSpanProcessor(SpanProcessor):
             self._on_drop("traces", QUEUE_FULL, 1)
 
     def shutdown(self) -> None:
-        self._inner.shutdown()
+        self._inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)
@@ -158,7 +158,7 @@ class _CountingLogExporter(LogRecordExporter):
         return result
 
     def shutdown(self) -> None:
-        self._inner.shutdown()
+        self._inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)
@@ -191,7 +191,7 @@ class BoundedLogProcessor(LogRecordProcessor):
             self._on_drop("logs", QUEUE_FULL, 1)
 
     def shutdown(self) -> None:
-        self._inner.shutdown()
+        self._inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)
@@ -258,4 +258,3 @@ class CountingMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
         self._inner.shutdown(timeout_millis=timeout_millis)
-

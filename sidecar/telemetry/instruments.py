@@ -157,9 +157,7 @@ def create_tap_errors(meter: Meter) -> Counter:
 def create_requests_active(meter: Meter) -> UpDownCounter:
     """Sidecar itself: requests in flight (request head received, response not yet finished)."""
     spec = semconv.REQUESTS_ACTIVE
-    return meter.create_up_down_counter(
-        name=spec.name, unit=spec.unit, description=spec.description
-    )
+    return meter.create_up_down_counter(name=spec.name, unit=spec.unit, description=spec.description)
 
 
 def create_proxied_bytes(meter: Meter) -> Counter:

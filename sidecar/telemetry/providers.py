@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 
 from sidecar import __version__
 from sidecar.config import ConfigError
@@ -48,6 +48,9 @@ from sidecar.telemetry.export import (
 from sidecar.telemetry.settings import TelemetrySettings
 
 _log = logging.getLogger(__name__)
+
+#: The classic Prometheus text format (0.0.4), which every Prometheus version scrapes.
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -66,8 +69,8 @@ class Providers:
     def prometheus_exposition(self) -> tuple[bytes, str]:
         """Prometheus text exposition of every metric, and its content type."""
         if self.registry is None:
-            return b"", CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return b"", PROMETHEUS_CONTENT_TYPE
+        return generate_latest(self.registry), PROMETHEUS_CONTENT_TYPE
 
     def force_flush(self, timeout_s: float) -> None:
         millis = max(1, int(timeout_s * 1000))
@@ -163,9 +166,7 @@ def build_providers(
             meter_provider=noop_meters,
             tracer_provider=trace_api.NoOpTracerProvider(),
             logger_provider=None,
-            export_dropped=instruments.create_export_dropped(
-                noop_meters.get_meter(semconv.SCOPE_NAME)
-            ),
+            export_dropped=instruments.create_export_dropped(noop_meters.get_meter(semconv.SCOPE_NAME)),
         )
     resource = build_resource(settings)
     readers: list[MetricReader] = list(extra_metric_readers)
@@ -192,16 +193,12 @@ def build_providers(
         )
         readers.append(
             PeriodicExportingMetricReader(
-                CountingMetricExporter(
-                    exporter, preferred_temporality=temporality, on_drop=on_metric_drop
-                ),
+                CountingMetricExporter(exporter, preferred_temporality=temporality, on_drop=on_metric_drop),
                 export_interval_millis=settings.export_interval_s * 1000,
                 export_timeout_millis=metrics_target.timeout_s * 1000,
             )
         )
-    meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
-    )
+    meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
     dropped = instruments.create_export_dropped(meter_provider.get_meter(semconv.SCOPE_NAME))
     if metrics_target is not None:
         holder.append(dropped)

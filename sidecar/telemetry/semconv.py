@@ -158,6 +158,7 @@ class MetricSpec:
     ``error_type`` says whether ``error.type`` belongs on it, ``modality`` whether
     ``gen_ai.token.modality`` does, and ``token_type`` is the fixed ``gen_ai.token.type`` a
     logical signal records with (v1.41 token usage shares one instrument for input and output).
+    ``zero_when_absent``: a call without usage records ``0`` (latest) instead of nothing (v1.41).
     """
 
     name: str
@@ -168,6 +169,7 @@ class MetricSpec:
     error_type: bool = False
     modality: bool = False
     token_type: TokenType | None = None
+    zero_when_absent: bool = False
 
 
 class Signal(StrEnum):
@@ -201,7 +203,12 @@ def _token_usage(token_type: TokenType) -> MetricSpec:
 
 def _usage_counter(name: str, description: str) -> MetricSpec:
     return MetricSpec(
-        name=name, kind="counter", unit="{token}", description=description, modality=True
+        name=name,
+        kind="counter",
+        unit="{token}",
+        description=description,
+        modality=True,
+        zero_when_absent=True,
     )
 
 
@@ -209,8 +216,7 @@ _SERVER_REQUEST_DURATION = MetricSpec(
     name="gen_ai.server.request.duration",
     kind="histogram",
     unit="s",
-    description="Generative AI server request duration such as time-to-last byte or last output "
-    "token.",
+    description="Generative AI server request duration such as time-to-last byte or last output token.",
     buckets=DURATION_BUCKETS,
     error_type=True,
 )
@@ -321,6 +327,7 @@ SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
             description="The number of input (prompt) tokens used per inference operation.",
             buckets=TOKEN_BUCKETS,
             error_type=True,
+            zero_when_absent=True,
         ),
     },
     Signal.OPERATION_OUTPUT_TOKENS: {
@@ -331,6 +338,7 @@ SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
             description="The number of output (completion) tokens used per inference operation.",
             buckets=TOKEN_BUCKETS,
             error_type=True,
+            zero_when_absent=True,
         ),
     },
     Signal.SERVER_REQUEST_DURATION: {V1_41: _SERVER_REQUEST_DURATION, LATEST: _SERVER_REQUEST_DURATION},

@@ -227,9 +227,8 @@ def _otlp_enabled(otlp: OTLPConfig, environ: Mapping[str, str]) -> bool:
         return otlp.enabled
     if otlp.endpoint:
         return True
-    keys = ("OTEL_EXPORTER_OTLP_ENDPOINT",) + tuple(
-        f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT" for s in ("TRACES", "METRICS", "LOGS")
-    )
+    keys = ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    keys.extend(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT" for s in ("TRACES", "METRICS", "LOGS"))
     return any(environ.get(k, "").strip() for k in keys)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 _EOL: Final = re.compile(rb"\r\n?|\n")
 _HEAD_BYTES: Final = 16
@@ -77,9 +77,8 @@ class LineSplitter:
         else:
             parts = data.split(b"\n")
         tail = parts.pop()  # the bytes after the last line end: the start of the next line
-        lines: list[Line] = []
-        if parts:
-            lines.extend(parts)
+        lines = cast("list[Line]", parts)  # ours to change: overlong lines get replaced
+        if lines:
             first = parts[0]
             if self._dropping:
                 head = self._head
@@ -135,7 +134,7 @@ class LineSplitter:
     def _extend(self, more: bytes) -> None:
         """Continue the pending partial line (no line end in ``more``)."""
         if self._dropping:
-            self._dropped += len(more)
+            pass
             if len(self._head) < _HEAD_BYTES:  # only with a cap below the head size
                 self._head = (self._head + more[:_HEAD_BYTES])[:_HEAD_BYTES]
         elif len(self._buf) + len(more) > self._max:

@@ -19,10 +19,10 @@ from typing import Final
 from sidecar.wire.errors import DecoderClosed, MalformedArray
 from sidecar.wire.events import JSONDocument, Oversize, WireEvent
 
-# Outside strings, inside an element: the next bracket, or a whole string. The string part
-# stops at the closing quote (group 1 matched), at the end of the chunk, or just before a
-# backslash that ends the chunk (group 1 unmatched).
-_TOKEN: Final = re.compile(rb'[\[\]{}]|"[^"\\]*(?:\\.[^"\\]*)*(")?', re.DOTALL)
+# Inside an element, outside strings: everything up to the next bracket, whole strings
+# included. It stops at a bracket, at the end of the chunk, or at the opening quote of a string
+# that this chunk does not finish. Possessive quantifiers: a failed try never backtracks.
+_SKIP: Final = re.compile(rb'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
 # The rest of a string that began in an earlier chunk, same stopping rules.
 _STRING_REST: Final = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*(")?', re.DOTALL)
 # The byte after a number or a literal (true, false, null).
@@ -100,14 +100,15 @@ class JSONArrayDecoder:
         start = 0 if state in (_IN_VALUE, _IN_STRING, _IN_SCALAR) else -1  # element start
         while pos < n:
             if state == _IN_VALUE:
-                m = _TOKEN.search(data, pos)
-                if m is None:
-                    break
+                m = _SKIP.match(data, pos)
+                assert m is not None  # the pattern matches the empty string
                 pos = m.end()
-                c = data[m.start()]
+                if pos == n:
+                    break
+                c = data[pos]
+                pos += 1
                 if c == _QUOTE:
-                    if m.group(1) is None:
-                        state = _IN_STRING
+                    state = _IN_STRING  # a string that goes on in the next chunk
                 elif c in _OPEN:
                     depth += 1
                 else:

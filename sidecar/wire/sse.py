@@ -111,7 +111,12 @@ class SSEDecoder:
                 if colon and value[:1] == b" ":
                     value = value[1:]
                 if name == b"data":
-                    self._add_data(value)
+                    size = self._data_size + len(value) + 1
+                    self._data_size = size
+                    if size - 1 <= self._max_event:
+                        self._data.append(value)
+                    else:
+                        self._data.clear()  # over the cap: keep counting, stop keeping
                 elif name == b"event":
                     self._event = value
                 elif name == b"id":
@@ -119,14 +124,6 @@ class SSEDecoder:
                         self._last_id = value.decode("utf-8", "replace")
                 elif name == b"retry" and value.isdigit() and len(value) <= _MAX_RETRY_DIGITS:
                     self._retry = int(value)  # bytes.isdigit() is true for ASCII digits only
-
-    def _add_data(self, value: bytes) -> None:
-        size = self._data_size + len(value) + 1
-        self._data_size = size
-        if size - 1 > self._max_event:
-            self._data.clear()  # over the cap: keep counting, stop keeping
-        else:
-            self._data.append(value)
 
     def _skip_line(self, line: DroppedLine, out: list[WireEvent]) -> None:
         out.append(Oversize(size=line.size, limit=self._max_line))
@@ -136,15 +133,19 @@ class SSEDecoder:
             self._incomplete = True
 
     def _dispatch(self, out: list[WireEvent]) -> None:
+        """Blank line (or end of input): hand out the message built so far, then start afresh."""
         size = self._data_size
         if size and not self._incomplete:
             if size - 1 > self._max_event:
                 out.append(Oversize(size=size - 1, limit=self._max_event))
             else:
+                data = self._data
+                raw = data[0] if len(data) == 1 else b"\n".join(data)
+                event = self._event.decode("utf-8", "replace") if self._event else _DEFAULT_EVENT
                 out.append(
                     SSEMessage(
-                        event=self._event.decode("utf-8", "replace") or _DEFAULT_EVENT,
-                        data=b"\n".join(self._data).decode("utf-8", "replace"),
+                        event=event,
+                        data=raw.decode("utf-8", "replace"),
                         id=self._last_id,
                         retry=self._retry,
                     )

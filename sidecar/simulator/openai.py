@@ -1,0 +1,329 @@
+"""OpenAI wire format: ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``.
+
+Streams are SSE ``data: {json}`` events ending with ``data: [DONE]``. The first chat chunk carries
+only the role. ``stream_options.include_usage`` adds a final usage chunk with ``choices: []``;
+``stream_options.continuous_usage_stats`` (with ``include_usage``, as vLLM requires) puts the
+cumulative usage on every chunk; otherwise chunks carry ``usage: null``.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from aiohttp import web
+
+from sidecar import _json
+from sidecar.simulator.body import first_tool_name, get_bool, get_int, get_map, get_str
+from sidecar.simulator.controls import Controls
+from sidecar.simulator.driver import STREAM_ERROR_MESSAGE, Prepared, generate, read_request
+from sidecar.simulator.frames import SSE_CONTENT_TYPE, SSE_DONE, sse, sse_truncated
+from sidecar.simulator.keys import SETTINGS_KEY
+from sidecar.simulator.pacing import Timing, sleep_until
+from sidecar.simulator.plan import Plan, make_plan
+from sidecar.simulator.settings import SimulatorSettings
+from sidecar.simulator.state import SimulatorState
+from sidecar.simulator.text import collect_text, count_words, embedding
+
+SYSTEM_FINGERPRINT: Final = "fp_sim"
+_ERROR_KINDS: Final[Mapping[int, tuple[str, str | None]]] = {
+    400: ("invalid_request_error", None),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+}
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """An OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind, code = _ERROR_KINDS.get(status, ("server_error", None))
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.Response(status=status, body=_json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def stream_error_body(message: str) -> dict[str, object]:
+    """The ``{"error": ...}`` payload OpenAI-compatible servers send inside a stream."""
+    return {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+
+
+def usage(prompt: int, completion: int) -> dict[str, object]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def _stream_options(body: Mapping[str, object]) -> tuple[bool, bool]:
+    options = get_map(body, "stream_options")
+    include = get_bool(options, "include_usage", False)
+    return include, include and get_bool(options, "continuous_usage_stats", False)
+
+
+def _max_tokens(body: Mapping[str, object]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = get_int(body, key)
+        if value is not None:
+            return value
+    return None
+
+
+class ChatGeneration:
+    """Chat Completions chunks for one plan."""
+
+    content_type = SSE_CONTENT_TYPE
+
+    def __init__(self, plan: Plan, *, response_id: str, include: bool, continuous: bool) -> None:
+        self._plan = plan
+        self._id = response_id
+        self._call_id = "call_" + response_id.removeprefix("chatcmpl-")
+        self._created = int(time.time())
+        self._include = include
+        self._continuous = continuous
+
+    def _chunk(self, choices: list[object], completion: int) -> dict[str, object]:
+        plan = self._plan
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": plan.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+            "usage": usage(plan.input_tokens, completion) if self._continuous else None,
+        }
+
+    def _delta(self, delta: dict[str, object], completion: int) -> dict[str, object]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        return self._chunk([choice], completion)
+
+    def _token_delta(self, index: int, piece: str) -> dict[str, object]:
+        if not self._plan.tool_call:
+            return {"content": piece}
+        call: dict[str, object] = {"index": 0, "function": {"arguments": piece}}
+        if index == 0:
+            call["id"] = self._call_id
+            call["type"] = "function"
+            call["function"] = {"name": self._plan.tool_name, "arguments": piece}
+        return {"tool_calls": [call]}
+
+    def opening(self) -> list[bytes]:
+        return [sse(self._delta({"role": "assistant", "content": "", "refusal": None}, 0))]
+
+    def token(self, index: int, piece: str) -> bytes:
+        return sse(self._delta(self._token_delta(index, piece), index + 1))
+
+    def closing(self, timing: Timing) -> list[bytes]:
+        plan = self._plan
+        final = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": plan.finish}
+        frames = [sse(self._chunk([final], plan.output_tokens))]
+        if self._include:
+            last = self._chunk([], plan.output_tokens)
+            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
+            frames.append(sse(last))
+        frames.append(SSE_DONE)
+        return frames
+
+    def malformed(self) -> bytes:
+        return sse_truncated(self._delta({"content": " broken"}, 0))
+
+    def error_event(self) -> list[bytes]:
+        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
+
+    def whole(self, pieces: Sequence[str], timing: Timing) -> object:
+        plan = self._plan
+        message: dict[str, object] = {"role": "assistant", "content": "".join(pieces)}
+        if plan.tool_call:
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": self._call_id,
+                    "type": "function",
+                    "function": {"name": plan.tool_name, "arguments": "".join(pieces)},
+                }
+            ]
+        message["refusal"] = None
+        return {
+            "id": self._id,
+            "object": "chat.completion",
+            "created": self._created,
+            "model": plan.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}],
+            "usage": usage(plan.input_tokens, plan.output_tokens),
+        }
+
+
+class CompletionGeneration:
+    """Legacy Completions chunks for one plan (no tool calls in this API)."""
+
+    content_type = SSE_CONTENT_TYPE
+
+    def __init__(self, plan: Plan, *, response_id: str, include: bool, continuous: bool) -> None:
+        self._plan = plan
+        self._id = response_id
+        self._created = int(time.time())
+        self._include = include
+        self._continuous = continuous
+
+    def _chunk(self, text: str, finish: str | None, completion: int) -> dict[str, object]:
+        plan = self._plan
+        return {
+            "id": self._id,
+            "object": "text_completion",
+            "created": self._created,
+            "model": plan.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "usage": usage(plan.input_tokens, completion) if self._continuous else None,
+        }
+
+    def opening(self) -> list[bytes]:
+        return []
+
+    def token(self, index: int, piece: str) -> bytes:
+        return sse(self._chunk(piece, None, index + 1))
+
+    def closing(self, timing: Timing) -> list[bytes]:
+        plan = self._plan
+        frames = [sse(self._chunk("", plan.finish, plan.output_tokens))]
+        if self._include:
+            last = self._chunk("", None, plan.output_tokens)
+            last["choices"] = []
+            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
+            frames.append(sse(last))
+        frames.append(SSE_DONE)
+        return frames
+
+    def malformed(self) -> bytes:
+        return sse_truncated(self._chunk(" broken", None, 0))
+
+    def error_event(self) -> list[bytes]:
+        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
+
+    def whole(self, pieces: Sequence[str], timing: Timing) -> object:
+        plan = self._plan
+        chunk = self._chunk("".join(pieces), plan.finish, plan.output_tokens)
+        chunk["usage"] = usage(plan.input_tokens, plan.output_tokens)
+        return chunk
+
+
+def _build_chat(
+    body: Mapping[str, object],
+    controls: Controls,
+    settings: SimulatorSettings,
+    state: SimulatorState,
+) -> Prepared:
+    plan = make_plan(
+        controls=controls,
+        model=get_str(body, "model") or settings.model,
+        prompt=list(collect_text(body.get("messages"))),
+        max_tokens=_max_tokens(body),
+        tool_name=first_tool_name(body.get("tools")),
+    )
+    include, continuous = _stream_options(body)
+    response_id = state.next_id("chatcmpl-")
+    gen = ChatGeneration(plan, response_id=response_id, include=include, continuous=continuous)
+    stream = get_bool(body, "stream", False)
+    return Prepared(plan=plan, generation=gen, stream=stream, headers=_request_id(response_id))
+
+
+def _build_completion(
+    body: Mapping[str, object],
+    controls: Controls,
+    settings: SimulatorSettings,
+    state: SimulatorState,
+) -> Prepared:
+    plan = make_plan(
+        controls=controls,
+        model=get_str(body, "model") or settings.model,
+        prompt=list(collect_text(body.get("prompt"))),
+        max_tokens=_max_tokens(body),
+        tools_supported=False,
+    )
+    include, continuous = _stream_options(body)
+    response_id = state.next_id("cmpl-")
+    gen = CompletionGeneration(plan, response_id=response_id, include=include, continuous=continuous)
+    stream = get_bool(body, "stream", False)
+    return Prepared(plan=plan, generation=gen, stream=stream, headers=_request_id(response_id))
+
+
+def _request_id(response_id: str) -> dict[str, str]:
+    return {"x-request-id": "req_" + response_id.rpartition("-")[2]}
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``."""
+    return await generate(request, error_response, _build_chat)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/completions``."""
+    return await generate(request, error_response, _build_completion)
+
+
+def _embedding_inputs(value: object) -> tuple[list[str], int]:
+    """Texts to embed and their token count; token-id arrays count one token per id."""
+    if isinstance(value, str):
+        return [value], count_words([value])
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return [" ".join(str(v) for v in value)], len(value)
+    texts: list[str] = []
+    tokens = 0
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                texts.append(item)
+                tokens += count_words([item])
+            elif isinstance(item, list):
+                texts.append(" ".join(str(v) for v in item))
+                tokens += max(1, len(item))
+    return texts, max(1, tokens)
+
+
+def _encode_vector(vector: list[float], encoding: str | None) -> object:
+    if encoding == "base64":
+        packed = struct.pack(f"<{len(vector)}f", *vector)
+        return base64.b64encode(packed).decode("ascii")
+    return vector
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/embeddings``: one deterministic vector per input, after ``x-sim-ttfc-ms``."""
+    read = await read_request(request, error_response)
+    if isinstance(read, web.Response):
+        return read
+    controls, body = read
+    settings = request.app[SETTINGS_KEY]
+    texts, tokens = _embedding_inputs(body.get("input"))
+    if not texts:
+        return error_response(400, "'input' must be a string or an array of strings or tokens")
+    dims = get_int(body, "dimensions") or settings.embedding_dims
+    encoding = get_str(body, "encoding_format")
+    await sleep_until(time.monotonic() + controls.ttfc_ms / 1000.0)
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode_vector(embedding(t, dims), encoding)}
+        for i, t in enumerate(texts)
+    ]
+    payload = {
+        "object": "list",
+        "data": data,
+        "model": get_str(body, "model") or settings.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return web.Response(body=_json.dumps(payload), headers={"Content-Type": "application/json"})
+
+
+def models_body(models: Sequence[str]) -> dict[str, object]:
+    """``GET /v1/models`` in OpenAI's shape."""
+    return {
+        "object": "list",
+        "data": [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "genai-sidecar"} for m in models
+        ],
+    }

@@ -1,0 +1,227 @@
+"""Opt-in capture of prompt and completion content, redacted and truncated before export.
+
+Off by default (``NO_CONTENT``); the recorder asks :attr:`ContentCapture.enabled` (and whether the
+span records) before anything here is built. Content takes the semantic-convention JSON shape:
+``gen_ai.input.messages`` = ``[{"role", "parts": [{"type": "text", "content"}]}]``,
+``gen_ai.system_instructions`` = ``[{"type": "text", "content"}]``, ``gen_ai.output.messages`` =
+one assistant message per choice, reassembled from the stream's output chunks. On spans each is
+a JSON string; on the ``gen_ai.client.inference.operation.details`` event it is structured.
+
+Every text passes the redaction patterns (built-in: bearer tokens, API keys, e-mail addresses;
+plus configured regexes) *before* it is truncated, so a cut never splits a secret out of reach of
+its pattern. Request headers (where credentials live) are never captured.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from sidecar import _json
+from sidecar.config import CaptureConfig
+from sidecar.genai.observations import OutputChunk, OutputKind, RequestInfo
+from sidecar.telemetry import semconv
+
+REDACTED: Final = "[REDACTED]"
+TRUNCATED: Final = "...[truncated]"
+
+#: Built-in patterns: credentials and personal data that must not leave the process.
+BUILTIN_PATTERNS: Final[tuple[str, ...]] = (
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
+    r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}",
+    r"\bsk-[A-Za-z0-9_-]{16,}",  # OpenAI / Anthropic style secret keys
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+    r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API keys
+    r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",  # GitHub tokens
+    r"\bhf_[A-Za-z0-9]{30,}\b",  # Hugging Face tokens
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack tokens
+    r"(?i)\b(?:api[_-]?key|access[_-]?token|secret|password)\b(\s*[:=]\s*)[^\s,;\"']+",
+    r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",  # e-mail addresses
+)
+
+#: Keys whose string values are content (redacted and truncated); everything else is structure.
+_TEXT_KEYS: Final = frozenset({"content", "arguments"})
+#: Characters of output text kept per choice while the stream runs (bounded memory).
+_PART_SLACK: Final = 256
+
+
+def _keep_label(match: re.Match[str]) -> str:
+    """Keep ``api_key=`` style labels readable while removing their value."""
+    if match.lastindex:
+        head = match.group(0)[: match.start(1) - match.start(0)] + match.group(1)
+        return head + REDACTED
+    return REDACTED
+
+
+class Redactor:
+    """Replaces every match of the built-in and configured patterns with ``[REDACTED]``."""
+
+    def __init__(self, extra_patterns: Iterable[str] = ()) -> None:
+        self._patterns = [re.compile(p) for p in (*BUILTIN_PATTERNS, *extra_patterns)]
+
+    def __call__(self, text: str) -> str:
+        for pattern in self._patterns:
+            text = pattern.sub(_keep_label, text)
+        return text
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    keep = max(0, max_bytes - len(TRUNCATED))
+    return data[:keep].decode(errors="ignore") + TRUNCATED
+
+
+def _texts(value: Any) -> list[str]:
+    """Every content string inside a message structure (in document order)."""
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _TEXT_KEYS and isinstance(item, str):
+                out.append(item)
+            else:
+                out.extend(_texts(item))
+    elif isinstance(value, list):
+        for item in value:
+            out.extend(_texts(item))
+    return out
+
+
+def _with_texts(value: Any, texts: Iterator[str]) -> Any:
+    """A copy of ``value`` with its content strings replaced, in order, from ``texts``."""
+    if isinstance(value, dict):
+        new: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in _TEXT_KEYS and isinstance(item, str):
+                new[key] = next(texts)
+            else:
+                new[key] = _with_texts(item, texts)
+        return new
+    if isinstance(value, list):
+        return [_with_texts(item, texts) for item in value]
+    return value
+
+
+def fit(structure: list[Any], max_bytes: int) -> list[Any]:
+    """Shrink the content strings of ``structure`` until its JSON fits in ``max_bytes``,
+    keeping the JSON structure valid. Later texts are cut first; if even empty texts do not fit,
+    trailing entries are dropped."""
+    if len(_json.dumps(structure)) <= max_bytes:
+        return structure
+    items = list(structure)
+    while items:
+        texts = _texts(items)
+        skeleton = _with_texts(items, iter(["" for _ in texts]))
+        overhead = len(_json.dumps(skeleton)) + len(TRUNCATED) * len(texts)
+        if overhead <= max_bytes:
+            break
+        items.pop()
+    if not items:
+        return []
+    budget = max_bytes - len(_json.dumps(_with_texts(items, iter(["" for _ in _texts(items)]))))
+    for _ in range(8):
+        remaining = budget
+        shrunk: list[str] = []
+        for text in _texts(items):
+            size = len(_json.dumps(text)) - 2
+            if size <= remaining:
+                shrunk.append(text)
+                remaining -= size
+            else:
+                shrunk.append(_truncate_utf8(text, max(0, remaining)))
+                remaining = 0
+        candidate: list[Any] = _with_texts(items, iter(shrunk))
+        excess = len(_json.dumps(candidate)) - max_bytes
+        if excess <= 0:
+            return candidate
+        budget -= excess
+    emptied: list[Any] = _with_texts(items, iter(["" for _ in _texts(items)]))
+    return emptied
+
+
+class OutputBuffer:
+    """Output text per choice, reassembled from output chunks; bounded at ``max_bytes`` per kind
+    and choice (anything beyond cannot survive truncation anyway)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._limit = max_bytes + _PART_SLACK
+        self._parts: dict[int, dict[OutputKind, list[str]]] = {}
+        self._sizes: dict[tuple[int, OutputKind], int] = {}
+
+    def add(self, chunk: OutputChunk) -> None:
+        if not chunk.text:
+            return
+        key = (chunk.choice, chunk.kind)
+        size = self._sizes.get(key, 0)
+        if size >= self._limit:
+            return
+        text = chunk.text[: self._limit - size]
+        self._sizes[key] = size + len(text)
+        self._parts.setdefault(chunk.choice, {}).setdefault(chunk.kind, []).append(text)
+
+    def messages(self, finish_reasons: Mapping[int, str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for choice in sorted(set(self._parts) | set(finish_reasons)):
+            kinds = self._parts.get(choice, {})
+            parts: list[dict[str, Any]] = []
+            for kind in (OutputKind.REASONING, OutputKind.TEXT, OutputKind.TOOL_CALL):
+                text = "".join(kinds.get(kind, ()))
+                if not text:
+                    continue
+                if kind is OutputKind.TOOL_CALL:
+                    parts.append({"type": "tool_call", "arguments": text})
+                else:
+                    parts.append({"type": kind.value, "content": text})
+            message: dict[str, Any] = {"role": "assistant", "parts": parts}
+            message["finish_reason"] = finish_reasons.get(choice, "error")
+            out.append(message)
+        return out
+
+
+class ContentCapture:
+    """Gating, shaping, redaction and truncation of captured content for one process."""
+
+    def __init__(self, config: CaptureConfig) -> None:
+        self.mode = config.mode
+        self.max_bytes = config.max_bytes
+        self.on_span = config.mode in ("SPAN_ONLY", "SPAN_AND_EVENT")
+        self.on_event = config.mode in ("EVENT_ONLY", "SPAN_AND_EVENT")
+        self.enabled = self.on_span or self.on_event
+        self._redact = Redactor(config.redact_patterns)
+
+    def new_buffer(self) -> OutputBuffer:
+        return OutputBuffer(self.max_bytes)
+
+    def _shape(self, structure: list[Any]) -> list[Any]:
+        texts = [self._redact(t) for t in _texts(structure)]
+        return fit(_with_texts(structure, iter(texts)), self.max_bytes)
+
+    def input_content(self, request: RequestInfo) -> dict[str, list[Any]]:
+        """Structured input content: system instructions and input messages (redacted, fitted)."""
+        out: dict[str, list[Any]] = {}
+        if request.system_instructions:
+            out[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = self._shape(
+                [{"type": "text", "content": s} for s in request.system_instructions]
+            )
+        if request.input_messages:
+            out[semconv.GEN_AI_INPUT_MESSAGES] = self._shape(
+                [
+                    {"role": m.role, "parts": [{"type": "text", "content": m.content}]}
+                    for m in request.input_messages
+                ]
+            )
+        return out
+
+    def output_content(self, buffer: OutputBuffer, finish_reasons: Mapping[int, str]) -> dict[str, list[Any]]:
+        """Structured output content: the reassembled assistant messages (redacted, fitted)."""
+        messages = buffer.messages(finish_reasons)
+        if not messages:
+            return {}
+        return {semconv.GEN_AI_OUTPUT_MESSAGES: self._shape(messages)}
+
+
+def as_span_attributes(content: Mapping[str, Sequence[Any]]) -> dict[str, str]:
+    """Content attributes as JSON strings (the span form)."""
+    return {key: _json.dumps_str(value) for key, value in content.items()}

@@ -1,0 +1,160 @@
+"""Recording GenAI and sidecar-health metrics for the active semconv versions.
+
+:class:`GenAIMetrics` owns one instrument per name for the versions in use and records each
+logical signal on all of them, adding the per-instrument attributes (``error.type`` where the
+convention has it, ``gen_ai.token.type`` / ``gen_ai.token.modality`` for token counts).
+:class:`HealthMetrics` holds the own-namespace instruments and ``http.server.request.duration``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from opentelemetry.context import Context
+from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+
+from sidecar.genai.observations import ServerTiming, Usage
+from sidecar.telemetry import instruments, semconv
+from sidecar.telemetry.cardinality import CardinalityGuard
+from sidecar.telemetry.instruments import Instrument
+from sidecar.telemetry.semconv import MetricSpec, SemconvVersion, Signal, TokenModality
+
+Attributes: TypeAlias = Mapping[str, str | int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOutcome:
+    """What one finished GenAI call contributes to the end-of-call metrics."""
+
+    duration_s: float
+    error_type: str | None
+    stream: bool
+    #: Time to first output chunk (streaming calls that produced output), else None.
+    ttfc_s: float | None
+    usage: Usage | None
+    server_timing: ServerTiming | None
+
+
+def _emit(instrument: Instrument, value: float, attributes: Attributes, ctx: Context | None) -> None:
+    if isinstance(instrument, Histogram):
+        instrument.record(value, attributes, context=ctx)
+    else:
+        instrument.add(value, attributes, context=ctx)
+
+
+class GenAIMetrics:
+    """The GenAI instruments of the active semconv versions."""
+
+    def __init__(self, meter: Meter, versions: tuple[SemconvVersion, ...]) -> None:
+        by_name: dict[str, Instrument] = {}
+        self._signals: dict[Signal, tuple[tuple[MetricSpec, Instrument], ...]] = {}
+        for signal, per_version in semconv.SIGNALS.items():
+            entries: dict[str, tuple[MetricSpec, Instrument]] = {}
+            for version in versions:
+                spec = per_version.get(version)
+                if spec is None or spec.name in entries:
+                    continue
+                if spec.name not in by_name:
+                    by_name[spec.name] = instruments.create(meter, spec)
+                entries[spec.name] = (spec, by_name[spec.name])
+            self._signals[signal] = tuple(entries.values())
+
+    def record(
+        self,
+        signal: Signal,
+        value: float | None,
+        attributes: Attributes,
+        *,
+        ctx: Context | None = None,
+        error_type: str | None = None,
+        modality: TokenModality = TokenModality.TEXT,
+    ) -> None:
+        """Record ``value`` on every instrument of ``signal``. ``None`` records nothing, except
+        on instruments that record ``0`` when the value is absent (latest token counts)."""
+        for spec, instrument in self._signals[signal]:
+            amount = value
+            if amount is None:
+                if not spec.zero_when_absent:
+                    continue
+                amount = 0
+            if not (spec.error_type or spec.token_type or spec.modality):
+                _emit(instrument, amount, attributes, ctx)
+                continue
+            attrs = dict(attributes)
+            if spec.error_type and error_type:
+                attrs[semconv.ERROR_TYPE] = error_type
+            if spec.token_type is not None:
+                attrs[semconv.GEN_AI_TOKEN_TYPE] = spec.token_type.value
+            if spec.modality:
+                attrs[semconv.GEN_AI_TOKEN_MODALITY] = modality.value
+            _emit(instrument, amount, attrs, ctx)
+
+    def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> None:
+        """End-of-call metrics: duration, token usage, server-side timings."""
+        err = outcome.error_type
+        self.record(Signal.OPERATION_DURATION, outcome.duration_s, attributes, ctx=ctx, error_type=err)
+        usage = outcome.usage
+        modality = TokenModality.TEXT if usage is not None else TokenModality.UNKNOWN
+        u = usage or Usage()
+        for signal, value in (
+            (Signal.INPUT_TOKENS, u.input_tokens),
+            (Signal.OUTPUT_TOKENS, u.output_tokens),
+            (Signal.CACHE_READ_TOKENS, u.cache_read_tokens),
+            (Signal.CACHE_WRITE_TOKENS, u.cache_write_tokens),
+            (Signal.REASONING_TOKENS, u.reasoning_tokens),
+            (Signal.OPERATION_INPUT_TOKENS, u.input_tokens),
+            (Signal.OPERATION_OUTPUT_TOKENS, u.output_tokens),
+        ):
+            self.record(signal, value, attributes, ctx=ctx, error_type=err, modality=modality)
+        timing = outcome.server_timing or ServerTiming()
+        server_duration = timing.request_duration_s
+        if server_duration is None:
+            server_duration = outcome.duration_s
+        self.record(Signal.SERVER_REQUEST_DURATION, server_duration, attributes, ctx=ctx, error_type=err)
+        if err is not None:
+            return  # time to first token / per output token: successful responses only
+        ttft = timing.time_to_first_token_s
+        if ttft is None and outcome.stream:
+            ttft = outcome.ttfc_s
+        self.record(Signal.SERVER_TIME_TO_FIRST_TOKEN, ttft, attributes, ctx=ctx)
+        tpot = timing.time_per_output_token_s
+        output_tokens = u.output_tokens
+        if (
+            tpot is None
+            and outcome.stream
+            and outcome.ttfc_s is not None
+            and output_tokens is not None
+            and output_tokens > 1
+        ):
+            tpot = max(0.0, outcome.duration_s - outcome.ttfc_s) / (output_tokens - 1)
+        self.record(Signal.SERVER_TIME_PER_OUTPUT_TOKEN, tpot, attributes, ctx=ctx)
+
+
+class HealthMetrics:
+    """Own-namespace sidecar health metrics and the HTTP server duration."""
+
+    def __init__(self, meter: Meter, guard: CardinalityGuard, export_dropped: Counter) -> None:
+        self._guard = guard
+        self.tap_errors: Counter = instruments.create_tap_errors(meter)
+        self.requests_active: UpDownCounter = instruments.create_requests_active(meter)
+        self.proxied_bytes: Counter = instruments.create_proxied_bytes(meter)
+        self.http_duration: Histogram = instruments.create_http_server_request_duration(meter)
+        self.export_dropped = export_dropped
+
+    def tap_error(self, reason: str) -> None:
+        self.tap_errors.add(1, {semconv.REASON: self._guard.value(semconv.REASON, reason)})
+
+    def http_request(
+        self, method: str, status: int | None, error_type: str | None, duration_s: float
+    ) -> None:
+        upper = method.upper()
+        attrs: dict[str, str | int] = {
+            semconv.HTTP_REQUEST_METHOD: upper if upper in semconv.HTTP_METHODS else semconv.OTHER
+        }
+        if status is not None:
+            attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status
+        if error_type is not None:
+            attrs[semconv.ERROR_TYPE] = error_type
+        self.http_duration.record(duration_s, attrs)

@@ -1,0 +1,610 @@
+"""The API the proxy calls: :class:`Telemetry` once per process, a :class:`StreamRecorder` per request.
+
+Times are ``time.perf_counter()`` floats taken by the proxy at the moment something happened
+(request head complete, chunk arrival, last byte sent); span timestamps are mapped from them to
+wall-clock time. A recorder finishes exactly once: the first ``finish``/``fail`` wins, later
+calls are no-ops. No method raises into the caller: a failure is logged at debug level and
+counted as ``genai_sidecar.tap.errors{reason="telemetry"}``.
+
+``error.type`` (metrics and span): the ``fail`` argument (``timeout``, ``connection_error``,
+``client_cancel``...) when the call failed; else the HTTP status code as a string for a response
+>= 400; else the provider's error type for an error reported in the body (``upstream_error`` when
+it names none); else ``premature_end`` for a stream that stopped before its terminal event.
+``http.server.request.duration`` follows the HTTP conventions instead: ``error.type`` only for a
+failure or a status >= 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any, Final
+
+from opentelemetry import trace as trace_api
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from sidecar import __version__
+from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
+from sidecar.genai.observations import (
+    FinishReason,
+    Observation,
+    OutputChunk,
+    PrematureEnd,
+    RequestInfo,
+    ResponseInfo,
+    ServerTiming,
+    StreamComplete,
+    UpstreamError,
+    Usage,
+)
+from sidecar.telemetry import semconv
+from sidecar.telemetry.call_log import CallLog, CallRecord
+from sidecar.telemetry.capture import ContentCapture, OutputBuffer, as_span_attributes
+from sidecar.telemetry.cardinality import CardinalityGuard
+from sidecar.telemetry.identity import IdentityExtractor
+from sidecar.telemetry.metrics import CallOutcome, GenAIMetrics, HealthMetrics
+from sidecar.telemetry.providers import Providers, build_providers
+from sidecar.telemetry.semconv import ErrorType, Signal
+from sidecar.telemetry.settings import TelemetrySettings, resolve
+
+_log = logging.getLogger(__name__)
+
+#: ``tap.errors`` reason for a failure inside the telemetry layer itself.
+TELEMETRY_FAILURE: Final = "telemetry"
+#: Highest choice index tracked for finish reasons and captured output.
+MAX_CHOICES: Final = 128
+_MAX_ERROR_TYPE_CHARS: Final = 64
+
+
+class _HeaderGetter(Getter[Mapping[str, str]]):
+    """Case-insensitive header access for the W3C propagators (plain dicts and multidicts)."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            lower = key.lower()
+            for name, item in carrier.items():
+                if name.lower() == lower:
+                    value = item
+                    break
+        return None if value is None else [value]
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier.keys())
+
+
+_GETTER: Final = _HeaderGetter()
+
+
+def _merge_usage(old: Usage | None, new: Usage) -> Usage:
+    """Later usage replaces the fields it sets (cumulative counts), never adds."""
+    if old is None:
+        return new
+    return Usage(
+        input_tokens=new.input_tokens if new.input_tokens is not None else old.input_tokens,
+        output_tokens=new.output_tokens if new.output_tokens is not None else old.output_tokens,
+        cache_read_tokens=(
+            new.cache_read_tokens if new.cache_read_tokens is not None else old.cache_read_tokens
+        ),
+        cache_write_tokens=(
+            new.cache_write_tokens if new.cache_write_tokens is not None else old.cache_write_tokens
+        ),
+        reasoning_tokens=(new.reasoning_tokens if new.reasoning_tokens is not None else old.reasoning_tokens),
+    )
+
+
+def _merge_timing(old: ServerTiming | None, new: ServerTiming) -> ServerTiming:
+    if old is None:
+        return new
+    return ServerTiming(
+        time_to_first_token_s=(
+            new.time_to_first_token_s if new.time_to_first_token_s is not None else old.time_to_first_token_s
+        ),
+        time_per_output_token_s=(
+            new.time_per_output_token_s
+            if new.time_per_output_token_s is not None
+            else old.time_per_output_token_s
+        ),
+        request_duration_s=(
+            new.request_duration_s if new.request_duration_s is not None else old.request_duration_s
+        ),
+    )
+
+
+class Telemetry:
+    """Process-wide telemetry: providers, instruments, and the per-request recorder factory."""
+
+    def __init__(
+        self,
+        *,
+        settings: TelemetrySettings,
+        providers: Providers,
+        server_address: str,
+        server_port: int,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        config = settings.telemetry
+        meter = providers.meter_provider.get_meter(semconv.SCOPE_NAME, __version__)
+        self.tracer = providers.tracer_provider.get_tracer(semconv.SCOPE_NAME, __version__)
+        logger = (
+            providers.logger_provider.get_logger(semconv.SCOPE_NAME, __version__)
+            if providers.logger_provider is not None
+            else None
+        )
+        self.logger = logger
+        self.guard = CardinalityGuard(config.max_attribute_values, config.model_allow_list)
+        self.genai = GenAIMetrics(meter, settings.versions)
+        self.health = HealthMetrics(meter, self.guard, providers.export_dropped)
+        self.capture = ContentCapture(settings.capture)
+        self.identity = IdentityExtractor(config.identity, environ)
+        self.call_log = CallLog(logger, stdout=config.call_log == "stdout")
+        self.propagator = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+        self.server_address = server_address
+        self.server_port = server_port
+        self.latest = semconv.LATEST in settings.versions
+        self.v1_41 = semconv.V1_41 in settings.versions
+
+    @classmethod
+    def build(
+        cls,
+        config: TelemetryConfig,
+        otlp: OTLPConfig,
+        prometheus: PrometheusConfig,
+        *,
+        server_address: str,
+        server_port: int,
+        environ: Mapping[str, str],
+        extra_metric_readers: Sequence[MetricReader] = (),
+        extra_span_exporters: Sequence[SpanExporter] = (),
+        extra_log_exporters: Sequence[LogRecordExporter] = (),
+    ) -> Telemetry:
+        """Resolve config + ``OTEL_*`` environment and build the providers. Raises
+        :class:`~sidecar.config.ConfigError` on a malformed variable (start-up only)."""
+        settings = resolve(config, otlp, prometheus, environ)
+        providers = build_providers(
+            settings,
+            environ=environ,
+            extra_metric_readers=extra_metric_readers,
+            extra_span_exporters=extra_span_exporters,
+            extra_log_exporters=extra_log_exporters,
+        )
+        return cls(
+            settings=settings,
+            providers=providers,
+            server_address=server_address,
+            server_port=server_port,
+            environ=environ,
+        )
+
+    def start(
+        self,
+        *,
+        request: RequestInfo | None,
+        method: str,
+        headers: Mapping[str, str],
+        t0: float,
+    ) -> StreamRecorder:
+        """A recorder for one proxied request; ``request`` None = not a GenAI call (HTTP metrics
+        only, no span)."""
+        return StreamRecorder(self, request=request, method=method, headers=headers, t0=t0)
+
+    def tap_error(self, reason: str) -> None:
+        """Count one stream whose tap failed (``genai_sidecar.tap.errors{reason}``)."""
+        try:
+            self.health.tap_error(reason)
+        except Exception:
+            _log.debug("tap error count failed", exc_info=True)
+
+    def prometheus_exposition(self) -> tuple[bytes, str]:
+        """Prometheus text for the admin port's ``/metrics``: body and content type."""
+        return self.providers.prometheus_exposition()
+
+    def force_flush(self, timeout_s: float = 5.0) -> None:
+        self.providers.force_flush(timeout_s)
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Flush and close every exporter (idempotent)."""
+        try:
+            self.providers.shutdown(timeout_s)
+        except Exception:
+            _log.debug("telemetry shutdown failed", exc_info=True)
+
+    def error_type(self, value: str) -> str:
+        """A bounded ``error.type`` value (length and cardinality capped)."""
+        value = value.strip() or ErrorType.OTHER.value
+        if len(value) > _MAX_ERROR_TYPE_CHARS:
+            return ErrorType.OTHER.value
+        return self.guard.value(semconv.ERROR_TYPE, value)
+
+
+class StreamRecorder:
+    """Telemetry of one proxied request, fed by the proxy as the response streams."""
+
+    __slots__ = (
+        "_choices",
+        "_chunks",
+        "_complete",
+        "_ctx",
+        "_done",
+        "_first_t",
+        "_last_t",
+        "_method",
+        "_metric_attrs",
+        "_output",
+        "_premature",
+        "_reasons",
+        "_request",
+        "_response_id",
+        "_response_model",
+        "_span",
+        "_span_attrs",
+        "_status",
+        "_t0",
+        "_tel",
+        "_timing",
+        "_upstream_error",
+        "_usage",
+        "_wall0_ns",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        request: RequestInfo | None,
+        method: str,
+        headers: Mapping[str, str],
+        t0: float,
+    ) -> None:
+        self._tel = telemetry
+        self._request = request
+        self._method = method
+        self._t0 = t0
+        self._wall0_ns = time.time_ns() - int((time.perf_counter() - t0) * 1e9)
+        self._done = False
+        self._status: int | None = None
+        self._first_t: float | None = None
+        self._last_t: float | None = None
+        self._chunks = 0
+        self._choices: set[int] = set()
+        self._reasons: dict[int, str] = {}
+        self._usage: Usage | None = None
+        self._timing: ServerTiming | None = None
+        self._response_model: str | None = None
+        self._response_id: str | None = None
+        self._upstream_error: UpstreamError | None = None
+        self._complete = False
+        self._premature = False
+        self._span: trace_api.Span | None = None
+        self._ctx: Context | None = None
+        self._span_attrs: dict[str, Any] = {}
+        self._metric_attrs: dict[str, str | int] = {}
+        self._output: OutputBuffer | None = None
+        try:
+            telemetry.health.requests_active.add(1)
+            if request is not None:
+                self._metric_attrs = self._base_metric_attributes(request)
+                self._start_span(request, headers)
+        except Exception:
+            self._internal_error("start")
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _wall_ns(self, t: float) -> int:
+        return self._wall0_ns + int((t - self._t0) * 1e9)
+
+    def _internal_error(self, where: str) -> None:
+        _log.debug("telemetry failure in %s", where, exc_info=True)
+        try:
+            self._tel.health.tap_error(TELEMETRY_FAILURE)
+        except Exception:
+            _log.debug("telemetry failure count failed", exc_info=True)
+
+    def _base_metric_attributes(self, request: RequestInfo) -> dict[str, str | int]:
+        guard = self._tel.guard
+        attrs: dict[str, str | int] = {
+            semconv.GEN_AI_OPERATION_NAME: guard.value(
+                semconv.GEN_AI_OPERATION_NAME, request.operation.value
+            ),
+            semconv.GEN_AI_PROVIDER_NAME: guard.value(semconv.GEN_AI_PROVIDER_NAME, request.provider),
+            semconv.SERVER_ADDRESS: self._tel.server_address,
+            semconv.SERVER_PORT: self._tel.server_port,
+        }
+        if request.model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = guard.value(semconv.GEN_AI_REQUEST_MODEL, request.model)
+        return attrs
+
+    def _request_span_attributes(self, request: RequestInfo) -> dict[str, Any]:
+        tel = self._tel
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: request.operation.value,
+            semconv.GEN_AI_PROVIDER_NAME: request.provider,
+            semconv.SERVER_ADDRESS: tel.server_address,
+            semconv.SERVER_PORT: tel.server_port,
+        }
+        optional: tuple[tuple[str, Any], ...] = (
+            (semconv.GEN_AI_REQUEST_MODEL, request.model),
+            (semconv.GEN_AI_REQUEST_TEMPERATURE, request.temperature),
+            (semconv.GEN_AI_REQUEST_TOP_P, request.top_p),
+            (semconv.GEN_AI_REQUEST_MAX_TOKENS, request.max_tokens),
+            (semconv.GEN_AI_REQUEST_SEED, request.seed),
+            (semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY, request.frequency_penalty),
+            (semconv.GEN_AI_REQUEST_PRESENCE_PENALTY, request.presence_penalty),
+            (semconv.GEN_AI_OUTPUT_TYPE, request.output_type),
+            (semconv.GEN_AI_CONVERSATION_ID, request.conversation_id),
+        )
+        attrs.update((key, value) for key, value in optional if value is not None)
+        if request.top_k is not None:
+            # v1.41 types top_k as a double; the development branch as an int.
+            attrs[semconv.GEN_AI_REQUEST_TOP_K] = int(request.top_k) if tel.latest else float(request.top_k)
+        if request.stop_sequences is not None:
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(request.stop_sequences)
+        if request.choice_count is not None and request.choice_count != 1:
+            attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = request.choice_count
+        if request.stream:
+            attrs[semconv.GEN_AI_REQUEST_STREAM] = True
+        return attrs
+
+    def _start_span(self, request: RequestInfo, headers: Mapping[str, str]) -> None:
+        tel = self._tel
+        parent = tel.propagator.extract(headers, getter=_GETTER)
+        attrs = self._request_span_attributes(request)
+        attrs.update(tel.identity.attributes(headers))
+        name = request.operation.value
+        if request.model:
+            name = f"{name} {request.model}"
+        span = tel.tracer.start_span(
+            name,
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=self._wall0_ns,
+        )
+        self._span = span
+        self._ctx = trace_api.set_span_in_context(span, parent)
+        self._span_attrs = attrs
+        if tel.capture.enabled and (span.is_recording() or tel.capture.on_event):
+            self._output = tel.capture.new_buffer()
+            if tel.capture.on_span and span.is_recording():
+                span.set_attributes(as_span_attributes(tel.capture.input_content(request)))
+
+    # ----------------------------------------------------------------------------- the API
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        """Write W3C ``traceparent``/``tracestate``/``baggage`` for this call's span into the
+        upstream request headers (nothing for a non-GenAI request)."""
+        if self._ctx is None:
+            return
+        try:
+            self._tel.propagator.inject(carrier, context=self._ctx)
+        except Exception:
+            self._internal_error("inject")
+
+    def response_started(self, status: int, t: float) -> None:
+        """The upstream response head arrived with ``status``."""
+        if self._done:
+            return
+        self._status = status
+
+    def observe(self, obs: Observation, t: float) -> None:
+        """One observation from the dialect; ``t`` is the arrival time of its chunk."""
+        if self._done or self._request is None:
+            return
+        try:
+            if isinstance(obs, OutputChunk):
+                self._on_output(obs, t)
+            elif isinstance(obs, Usage):
+                self._usage = _merge_usage(self._usage, obs)
+            elif isinstance(obs, FinishReason):
+                if 0 <= obs.choice < MAX_CHOICES:
+                    self._reasons[obs.choice] = obs.reason
+            elif isinstance(obs, ResponseInfo):
+                self._on_response_info(obs)
+            elif isinstance(obs, ServerTiming):
+                self._timing = _merge_timing(self._timing, obs)
+            elif isinstance(obs, UpstreamError):
+                self._upstream_error = obs
+            elif isinstance(obs, StreamComplete):
+                self._complete = True
+            elif isinstance(obs, PrematureEnd):
+                self._premature = True
+        except Exception:
+            self._internal_error("observe")
+
+    def _on_output(self, chunk: OutputChunk, t: float) -> None:
+        self._chunks += 1
+        if 0 <= chunk.choice < MAX_CHOICES:
+            self._choices.add(chunk.choice)
+        if self._output is not None:
+            self._output.add(chunk)
+        assert self._request is not None
+        streaming = self._request.stream
+        last = self._last_t
+        self._last_t = t
+        if last is None:
+            self._first_t = t
+            if streaming:
+                self._tel.genai.record(
+                    Signal.TIME_TO_FIRST_CHUNK, t - self._t0, self._metric_attrs, ctx=self._ctx
+                )
+        elif streaming:
+            self._tel.genai.record(Signal.TIME_PER_OUTPUT_CHUNK, t - last, self._metric_attrs, ctx=self._ctx)
+
+    def _on_response_info(self, info: ResponseInfo) -> None:
+        if info.id is not None:
+            self._response_id = info.id
+        if info.model is not None and info.model != self._response_model:
+            self._response_model = info.model
+            attrs = dict(self._metric_attrs)
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._tel.guard.value(
+                semconv.GEN_AI_RESPONSE_MODEL, info.model
+            )
+            self._metric_attrs = attrs
+
+    def finish(self, t: float, *, status: int, response_bytes: int) -> None:
+        """The response body was fully sent to the client."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._status = status
+            self._tel.health.proxied_bytes.add(max(0, response_bytes))
+            self._end(t, failure=None, response_bytes=response_bytes)
+        except Exception:
+            self._internal_error("finish")
+
+    def fail(self, error_type: str, t: float, *, status: int | None = None) -> None:
+        """The call failed (``timeout``, ``connection_error``, ``client_cancel``...)."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if status is not None:
+                self._status = status
+            self._end(t, failure=self._tel.error_type(error_type), response_bytes=None)
+        except Exception:
+            self._internal_error("fail")
+
+    # ------------------------------------------------------------------------------ ending
+
+    def _genai_error_type(self, failure: str | None) -> str | None:
+        if failure is not None:
+            return failure
+        if self._status is not None and self._status >= 400:
+            return self._tel.error_type(str(self._status))
+        if self._upstream_error is not None:
+            return self._tel.error_type(self._upstream_error.type or ErrorType.UPSTREAM_ERROR.value)
+        if self._premature:
+            return ErrorType.PREMATURE_END.value
+        return None
+
+    def _finish_reasons(self, error_type: str | None) -> tuple[str, ...]:
+        if error_type is None:
+            return tuple(self._reasons[i] for i in sorted(self._reasons))
+        seen = self._choices | set(self._reasons)
+        count = max(seen) + 1 if seen else 1
+        error = semconv.FinishReasonValue.ERROR.value
+        return tuple(self._reasons.get(i, error) for i in range(count))
+
+    def _end(self, t: float, *, failure: str | None, response_bytes: int | None) -> None:
+        tel = self._tel
+        duration = max(0.0, t - self._t0)
+        http_error = failure
+        if http_error is None and self._status is not None and self._status >= 500:
+            http_error = str(self._status)
+        tel.health.requests_active.add(-1)
+        tel.health.http_request(self._method, self._status, http_error, duration)
+        request = self._request
+        if request is None:
+            return
+        error_type = self._genai_error_type(failure)
+        ttfc = None
+        if request.stream and self._first_t is not None:
+            ttfc = self._first_t - self._t0
+        tel.genai.record_call(
+            CallOutcome(
+                duration_s=duration,
+                error_type=error_type,
+                stream=request.stream,
+                ttfc_s=ttfc,
+                usage=self._usage,
+                server_timing=self._timing,
+            ),
+            self._metric_attrs,
+            self._ctx,
+        )
+        reasons = self._finish_reasons(error_type)
+        end_attrs = self._end_span_attributes(error_type, ttfc, reasons)
+        span = self._span
+        content: dict[str, list[Any]] = {}
+        if self._output is not None:
+            content.update(tel.capture.input_content(request) if tel.capture.on_event else {})
+            content.update(tel.capture.output_content(self._output, self._reasons_by_choice(reasons)))
+        if span is not None:
+            span.set_attributes(end_attrs)
+            if tel.capture.on_span and span.is_recording():
+                output = {k: v for k, v in content.items() if k == semconv.GEN_AI_OUTPUT_MESSAGES}
+                span.set_attributes(as_span_attributes(output))
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, error_type))
+            span.end(end_time=self._wall_ns(t))
+        end_ns = self._wall_ns(t)
+        if tel.capture.on_event and tel.logger is not None:
+            event_attrs: dict[str, Any] = {**self._span_attrs, **end_attrs, **content}
+            tel.logger.emit(
+                timestamp=end_ns,
+                context=self._ctx,
+                attributes=event_attrs,
+                event_name=semconv.GEN_AI_OPERATION_DETAILS_EVENT,
+            )
+        if tel.call_log.enabled:
+            tel.call_log.emit(
+                CallRecord(
+                    operation=request.operation.value,
+                    provider=request.provider,
+                    request_model=request.model,
+                    response_model=self._response_model,
+                    response_id=self._response_id,
+                    stream=request.stream,
+                    status=self._status,
+                    error_type=error_type,
+                    duration_s=duration,
+                    ttfc_s=ttfc,
+                    usage=self._usage,
+                    finish_reasons=reasons,
+                    output_chunks=self._chunks,
+                    response_bytes=response_bytes,
+                ),
+                timestamp_ns=end_ns,
+                ctx=self._ctx,
+                span=span.get_span_context() if span is not None else None,
+            )
+
+    @staticmethod
+    def _reasons_by_choice(reasons: tuple[str, ...]) -> dict[int, str]:
+        return dict(enumerate(reasons))
+
+    def _end_span_attributes(
+        self, error_type: str | None, ttfc: float | None, reasons: tuple[str, ...]
+    ) -> dict[str, Any]:
+        tel = self._tel
+        attrs: dict[str, Any] = {}
+        if self._response_model is not None:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
+        if self._response_id is not None:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = self._response_id
+        if reasons:
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        if ttfc is not None:
+            attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        usage = self._usage
+        if usage is not None:
+            cache_write: list[str] = []
+            if tel.v1_41:
+                cache_write.append(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+            if tel.latest:
+                cache_write.append(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+            fields: list[tuple[str, int | None]] = [
+                (semconv.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
+                (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
+                (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
+                (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
+            ]
+            fields.extend((name, usage.cache_write_tokens) for name in cache_write)
+            attrs.update((key, value) for key, value in fields if value is not None)
+        if self._status is not None:
+            attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = self._status
+        if error_type is not None:
+            attrs[semconv.ERROR_TYPE] = error_type
+        return attrs

@@ -1,0 +1,239 @@
+"""The Cohere v2 dialect: ``/v2/chat`` and ``/v2/embed`` requests and responses.
+
+Recorded streams: ``tests/data/transcripts/cohere``. These tests pin billed-versus-tokens usage,
+the finish-reason mapping, the event name as a fallback for ``type`` and odd input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidecar.genai.cohere import DIALECT
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    PrematureEnd,
+    RequestInfo,
+    ResponseInfo,
+    StreamComplete,
+    UpstreamError,
+    Usage,
+)
+from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.transcripts import json_values, wire_events
+
+
+def parse(path: str, body: Any) -> RequestInfo | None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return DIALECT.parse_request(path, raw, "cohere")
+
+
+def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
+    observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming=streaming)
+    out: list[Observation] = []
+    for event in events:
+        if not isinstance(event, (SSEMessage, JSONDocument, Oversize)):
+            event = SSEMessage(event=event.get("type", "message"), data=json.dumps(event))
+        out += observer.observe(event)
+    return out + observer.close()
+
+
+def end(**delta: Any) -> dict[str, Any]:
+    return {"type": "message-end", "delta": delta}
+
+
+# ---------------------------------------------------------------- requests
+
+
+def test_chat_request() -> None:
+    info = parse(
+        "/v2/chat",
+        {
+            "model": "command-a-03-2025",
+            "stream": True,
+            "messages": [
+                {"role": "system", "content": "Be kind."},
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]},
+                {"role": "tool", "content": [{"type": "document", "document": {}}]},
+            ],
+            "temperature": 0.3,
+            "p": 0.75,
+            "k": 50,
+            "max_tokens": 300,
+            "stop_sequences": ["\n\n"],
+            "seed": 4,
+            "frequency_penalty": 0.1,
+            "presence_penalty": 0.2,
+            "response_format": {"type": "json_object"},
+        },
+    )
+    assert info == RequestInfo(
+        operation=Operation.CHAT,
+        provider="cohere",
+        model="command-a-03-2025",
+        stream=True,
+        temperature=0.3,
+        top_p=0.75,
+        top_k=50,
+        max_tokens=300,
+        stop_sequences=("\n\n",),
+        seed=4,
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        output_type="json",
+        system_instructions=("Be kind.",),
+        input_messages=(Message(role="user", content="Hi"),),
+    )
+
+
+def test_chat_stream_defaults_to_false() -> None:
+    info = parse("/v2/chat", {"model": "m", "messages": []})
+    assert info is not None
+    assert (info.operation, info.stream, info.output_type) == (Operation.CHAT, False, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v2/embed", {"texts": ["a"], "stream": True}), ("/custom", {"texts": ["a"]})],
+)
+def test_embed_requests(path: str, body: dict[str, Any]) -> None:
+    info = parse(path, {"model": "embed-v4.0", **body})
+    assert info is not None
+    assert (info.operation, info.stream, info.model) == (Operation.EMBEDDINGS, False, "embed-v4.0")
+
+
+@pytest.mark.parametrize("body", [b"", b"x", b"[1]"])
+def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None:
+    assert parse("/v2/chat", body) is None
+
+
+@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_parse_request_never_raises(body: bytes) -> None:
+    DIALECT.parse_request("/v2/chat", body, "cohere")
+
+
+# ---------------------------------------------------------------- responses
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("COMPLETE", "stop"),
+        ("STOP_SEQUENCE", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("TOOL_CALL", "tool_call"),
+        ("ERROR", "error"),
+        ("TIMEOUT", "error"),
+        ("SOMETHING_NEW", "something_new"),
+    ],
+)
+def test_finish_reasons(reason: str, expected: str) -> None:
+    assert observe([end(finish_reason=reason)]) == [FinishReason(reason=expected), StreamComplete()]
+
+
+def test_billed_units_win_field_by_field() -> None:
+    usage = {"billed_units": {"output_tokens": 5}, "tokens": {"input_tokens": 90, "output_tokens": 6}}
+    assert observe([end(usage=usage)])[0] == Usage(input_tokens=90, output_tokens=5)
+
+
+def test_event_name_stands_in_for_a_missing_type() -> None:
+    events = [
+        SSEMessage(event="content-delta", data='{"delta":{"message":{"content":{"text":"hi"}}}}'),
+        SSEMessage(event="message-end", data="{}"),
+    ]
+    assert observe(events) == [OutputChunk(kind=OutputKind.TEXT, text="hi"), StreamComplete()]
+
+
+def test_thinking_content_is_reasoning() -> None:
+    delta = {"type": "content-delta", "delta": {"message": {"content": {"thinking": "hmm"}}}}
+    assert observe([delta])[0] == OutputChunk(kind=OutputKind.REASONING, text="hmm")
+
+
+def test_lifecycle_events_carry_no_output() -> None:
+    events = [
+        {"type": "content-start", "delta": {"message": {"content": {"type": "text", "text": ""}}}},
+        {"type": "content-delta", "delta": {"message": {"content": {"text": ""}}}},
+        {"type": "tool-call-start", "delta": {"message": {}}},
+        {"type": "tool-call-end"},
+        {"type": "citation-start", "delta": {"message": {"citations": {}}}},
+        {"type": "debug"},
+    ]
+    assert observe(events) == [PrematureEnd()]
+
+
+def test_non_streamed_tool_call_and_plan() -> None:
+    body = {
+        "id": "abc",
+        "message": {
+            "role": "assistant",
+            "tool_plan": "I will look it up.",
+            "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        "finish_reason": "TOOL_CALL",
+        "usage": {"billed_units": {"input_tokens": 3, "output_tokens": 4}},
+    }
+    out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
+    assert out == [
+        ResponseInfo(id="abc"),
+        OutputChunk(
+            kind=OutputKind.TOOL_CALL,
+            text='[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]',
+        ),
+        Usage(input_tokens=3, output_tokens=4),
+        FinishReason(reason="tool_call"),
+        StreamComplete(),
+    ]
+
+
+def test_non_streamed_error_without_id() -> None:
+    out = observe([JSONDocument(data=b'{"message": "too many tokens"}')], streaming=False)
+    assert out == [UpstreamError(message="too many tokens"), StreamComplete()]
+
+
+def test_odd_events_are_skipped() -> None:
+    events: list[Any] = [
+        Oversize(size=3, limit=2),
+        SSEMessage(event="message", data=":("),
+        SSEMessage(event="message", data="[]"),
+        {"type": "message-start"},
+    ]
+    assert observe(events) == [PrematureEnd()]
+    assert observe(events[:3], streaming=False) == []
+
+
+_keys = st.sampled_from(
+    (
+        "type", "id", "delta", "message", "content", "text", "thinking", "tool_plan",
+        "tool_calls", "function", "arguments", "finish_reason", "usage", "billed_units",
+        "tokens", "input_tokens", "output_tokens", "error", "meta",
+    )
+)  # fmt: skip
+_types = st.sampled_from(
+    (
+        "message-start", "content-start", "content-delta", "content-end", "tool-plan-delta",
+        "tool-call-start", "tool-call-delta", "tool-call-end", "message-end", "message",
+    )
+)  # fmt: skip
+_values = st.recursive(
+    json_values | _types, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=30
+)
+_events = st.builds(SSEMessage, event=_types, data=_values.map(json.dumps)) | _values.map(
+    lambda v: JSONDocument(data=json.dumps(v).encode())
+)
+
+
+@given(st.lists(_events | wire_events, max_size=8), st.booleans())
+def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
+    observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming=streaming)
+    for event in events:
+        observer.observe(event)
+    observer.close()

@@ -1,0 +1,305 @@
+"""OpenAI chat dialect: request parsing and the observer's edge cases (transcripts cover the
+ordinary streams in test_transcripts.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    PrematureEnd,
+    RequestInfo,
+    ResponseInfo,
+    ServerTiming,
+    StreamComplete,
+    UpstreamError,
+    Usage,
+)
+from sidecar.genai.openai_chat import DIALECT
+from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.transcripts import request_bodies, wire_events
+
+REQUEST = RequestInfo(operation=Operation.CHAT, provider="openai")
+
+
+def parse(body: dict[str, Any]) -> RequestInfo:
+    info = DIALECT.parse_request("/v1/chat/completions", json.dumps(body).encode(), "vllm")
+    assert info is not None
+    return info
+
+
+def sse(data: Any, event: str = "message") -> SSEMessage:
+    return SSEMessage(event=event, data=data if isinstance(data, str) else json.dumps(data))
+
+
+def run(events: list[WireEvent], *, streaming: bool = True) -> list[Observation]:
+    observer = DIALECT.observer(REQUEST, streaming=streaming)
+    found = [o for event in events for o in observer.observe(event)]
+    return found + observer.close()
+
+
+def chunk(delta: dict[str, Any], *, index: int = 0, finish: str | None = None) -> SSEMessage:
+    return sse({"id": "c1", "model": "m", "choices": [
+        {"index": index, "delta": delta, "finish_reason": finish}
+    ]})  # fmt: skip
+
+
+# ---------------------------------------------------------------- requests
+
+
+def test_request_parameters_are_read() -> None:
+    info = parse({
+        "model": "llama", "stream": True, "temperature": 0.5, "top_p": 0.9, "top_k": 40,
+        "max_tokens": 100, "stop": ["a", "b"], "seed": 7, "n": 2, "frequency_penalty": 0.1,
+        "presence_penalty": -0.2, "response_format": {"type": "json_schema"},
+        "stream_options": {"include_usage": True}, "messages": [],
+    })  # fmt: skip
+    assert info == RequestInfo(
+        operation=Operation.CHAT,
+        provider="vllm",
+        model="llama",
+        stream=True,
+        temperature=0.5,
+        top_p=0.9,
+        top_k=40,
+        max_tokens=100,
+        stop_sequences=("a", "b"),
+        seed=7,
+        choice_count=2,
+        frequency_penalty=0.1,
+        presence_penalty=-0.2,
+        output_type="json",
+        include_usage=True,
+    )
+
+
+def test_request_defaults_when_fields_are_absent() -> None:
+    info = parse({"model": "m", "messages": []})
+    assert info.stream is False
+    assert info.include_usage is False
+    assert (info.temperature, info.top_k, info.max_tokens, info.output_type) == (None,) * 4
+
+
+def test_max_completion_tokens_wins_over_max_tokens() -> None:
+    assert parse({"max_tokens": 5, "max_completion_tokens": 9}).max_tokens == 9
+    assert parse({"max_tokens": 5}).max_tokens == 5
+
+
+def test_top_logprobs_is_never_top_k() -> None:
+    assert parse({"logprobs": True, "top_logprobs": 5}).top_k is None
+
+
+def test_stop_as_a_single_string() -> None:
+    assert parse({"stop": "\n"}).stop_sequences == ("\n",)
+
+
+def test_output_types() -> None:
+    assert parse({"response_format": {"type": "json_object"}}).output_type == "json"
+    assert parse({"response_format": {"type": "text"}}).output_type == "text"
+    assert parse({"response_format": {"type": "grammar"}}).output_type is None
+
+
+def test_include_usage_counts_only_for_streams() -> None:
+    assert parse({"stream_options": {"include_usage": True}}).include_usage is False
+
+
+def test_messages_split_into_system_instructions_and_input() -> None:
+    info = parse({"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Look:"},
+            {"type": "image_url", "image_url": {"url": "data:..."}},
+            {"type": "text", "text": "what is it?"},
+        ]},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "content": "42", "tool_call_id": "x"},
+        {"content": "no role"},
+        "not a message",
+    ]})  # fmt: skip
+    assert info.system_instructions == ("Be brief.", "No emoji.")
+    assert info.input_messages == (
+        Message(role="user", content="Look:\nwhat is it?"),
+        Message(role="tool", content="42"),
+    )
+
+
+def test_a_body_that_is_not_a_json_object_is_not_a_request() -> None:
+    for body in (b"", b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"):
+        assert DIALECT.parse_request("/v1/chat/completions", body, "openai") is None
+
+
+# ---------------------------------------------------------------- responses
+
+
+def test_role_only_and_empty_content_chunks_carry_no_output() -> None:
+    found = run([chunk({"role": "assistant", "content": ""}), chunk({"content": None})])
+    assert found == [ResponseInfo(model="m", id="c1"), PrematureEnd()]
+
+
+def test_reasoning_refusal_and_legacy_function_call_deltas() -> None:
+    found = run([
+        chunk({"reasoning_content": "think"}),
+        chunk({"reasoning": "more"}),
+        chunk({"refusal": "I can't"}),
+        chunk({"function_call": {"name": "f", "arguments": "{}"}}),
+        chunk({"function_call": {"name": "f"}}),
+    ])  # fmt: skip
+    assert [o for o in found if isinstance(o, OutputChunk)] == [
+        OutputChunk(kind=OutputKind.REASONING, text="think"),
+        OutputChunk(kind=OutputKind.REASONING, text="more"),
+        OutputChunk(kind=OutputKind.TEXT, text="I can't"),
+        OutputChunk(kind=OutputKind.TOOL_CALL, text="{}"),
+        OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
+    ]
+
+
+def test_one_output_per_choice_per_chunk_tool_call_first() -> None:
+    delta = {
+        "content": "text",
+        "reasoning_content": "why",
+        "tool_calls": [{"index": 0, "function": {"arguments": "{"}}],
+    }
+    found = run([chunk(delta)])
+    assert [o for o in found if isinstance(o, OutputChunk)] == [
+        OutputChunk(kind=OutputKind.TOOL_CALL, text="{")
+    ]
+
+
+def test_several_choices_in_one_chunk() -> None:
+    message = sse({"choices": [
+        {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+        {"index": 1, "delta": {"content": "b"}, "finish_reason": "length"},
+        {"delta": {"content": "c"}},
+        "junk",
+    ]})  # fmt: skip
+    assert run([message, sse("[DONE]")]) == [
+        OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
+        OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
+        OutputChunk(kind=OutputKind.TEXT, text="c", choice=0),
+        FinishReason(reason="length", choice=1),
+        StreamComplete(),
+    ]
+
+
+def test_usage_on_any_chunk_replaces_and_counts_details() -> None:
+    found = run([
+        sse({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}),
+        sse({"choices": [], "usage": {
+            "prompt_tokens": 3, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 2},
+            "completion_tokens_details": {"reasoning_tokens": 4},
+        }}),
+        sse({"choices": [], "usage": {}}),
+        sse({"choices": [], "usage": None}),
+        sse("[DONE]"),
+    ])  # fmt: skip
+    assert found == [
+        Usage(input_tokens=3, output_tokens=1),
+        Usage(input_tokens=3, output_tokens=5, cache_read_tokens=2, reasoning_tokens=4),
+        StreamComplete(),
+    ]
+
+
+def test_llamacpp_timings_without_per_token_field() -> None:
+    timings = {"prompt_ms": 20.0, "predicted_ms": 40.0, "predicted_n": 4}
+    found = run([sse({"choices": [], "timings": timings})])
+    assert found[0] == ServerTiming(
+        time_to_first_token_s=0.02, time_per_output_token_s=0.01, request_duration_s=0.06
+    )
+
+
+def test_llamacpp_timings_ignore_negative_and_missing_values() -> None:
+    found = run([
+        sse({"choices": [], "timings": {"prompt_ms": -1.0, "predicted_ms": 10.0, "predicted_n": 0}}),
+        sse({"choices": [], "timings": {"cache_n": 3}}),
+    ])  # fmt: skip
+    assert found == [PrematureEnd()]
+
+
+def test_malformed_and_oversize_events_are_skipped() -> None:
+    found = run([
+        sse("{not json"),
+        sse("[1, 2]"),
+        Oversize(size=10_000_000, limit=4_194_304),
+        chunk({"content": "ok"}),
+        sse("[DONE]"),
+    ])  # fmt: skip
+    assert found == [
+        ResponseInfo(model="m", id="c1"),
+        OutputChunk(kind=OutputKind.TEXT, text="ok"),
+        StreamComplete(),
+    ]
+
+
+def test_stream_without_done_ends_prematurely() -> None:
+    assert run([chunk({"content": "partial"})])[-1] == PrematureEnd()
+
+
+def test_nothing_is_observed_after_done() -> None:
+    assert run([sse("[DONE]"), chunk({"content": "late"}), sse("[DONE]")]) == [StreamComplete()]
+
+
+def test_response_info_only_when_it_changes() -> None:
+    found = run([
+        sse({"id": "a", "model": "m1", "choices": []}),
+        sse({"id": "a", "model": "m1", "choices": []}),
+        sse({"model": "m2", "choices": []}),
+        sse({"id": "", "model": 5, "choices": []}),
+    ])  # fmt: skip
+    assert found[:2] == [ResponseInfo(model="m1", id="a"), ResponseInfo(model="m2", id="a")]
+
+
+def test_error_shapes_in_a_stream() -> None:
+    assert run([sse({"error": "model overloaded"})]) == [UpstreamError(message="model overloaded")]
+    assert run([sse({"object": "error", "message": "bad", "type": "BadRequestError"})]) == [
+        UpstreamError(type="BadRequestError", message="bad")
+    ]
+    assert run([sse({"error": {"code": 503, "message": "busy"}})]) == [
+        UpstreamError(type="503", message="busy")
+    ]
+    assert run([sse({"message": "odd"}, event="error")]) == [UpstreamError(message="odd")]
+    assert run([sse({"error": {"code": True}})]) == [UpstreamError()]
+
+
+def test_whole_body_with_content_parts_and_error_body() -> None:
+    body = {"choices": [{"message": {"content": [{"type": "text", "text": "hi"}]}}]}
+    assert run([JSONDocument(data=json.dumps(body).encode())], streaming=False) == [
+        OutputChunk(kind=OutputKind.TEXT, text="hi"),
+        StreamComplete(),
+    ]
+    error = JSONDocument(data=b'{"error": {"type": "server_error", "message": "boom"}}')
+    assert run([error], streaming=False) == [UpstreamError(type="server_error", message="boom")]
+
+
+def test_whole_body_cut_short_or_not_an_object_ends_prematurely() -> None:
+    assert run([JSONDocument(data=b'{"choices": [')], streaming=False) == [PrematureEnd()]
+    assert run([JSONDocument(data=b"<html>502</html>")], streaming=False) == [PrematureEnd()]
+    assert run([], streaming=False) == [PrematureEnd()]
+
+
+def test_whole_body_too_large_to_read_is_not_premature() -> None:
+    assert run([Oversize(size=9, limit=8)], streaming=False) == []
+    assert run([Oversize(size=9, limit=8)], streaming=True) == [PrematureEnd()]
+
+
+@given(st.lists(wire_events, max_size=12), st.booleans())
+def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
+    found = run(events, streaming=streaming)
+    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+    assert not (any(isinstance(o, StreamComplete) for o in found) and found[-1] == PrematureEnd())
+
+
+@given(request_bodies)
+def test_parse_request_never_raises(body: bytes) -> None:
+    info = DIALECT.parse_request("/v1/chat/completions", body, "openai")
+    assert info is None or info.operation is Operation.CHAT

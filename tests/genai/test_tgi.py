@@ -1,0 +1,180 @@
+"""The TGI dialect: ``/generate`` and ``/generate_stream`` requests and responses.
+
+Recorded streams: ``tests/data/transcripts/tgi``. These tests pin the streaming flag from the
+path, the finish-reason normalisation, special tokens, the prompt count and odd input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    PrematureEnd,
+    RequestInfo,
+    StreamComplete,
+    Usage,
+)
+from sidecar.genai.tgi import DIALECT
+from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.transcripts import json_values, wire_events
+
+
+def parse(path: str, body: Any) -> RequestInfo | None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return DIALECT.parse_request(path, raw, "tgi")
+
+
+def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
+    request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
+    observer = DIALECT.observer(request, streaming=streaming)
+    out: list[Observation] = []
+    for event in events:
+        if not isinstance(event, (SSEMessage, JSONDocument, Oversize)):
+            event = SSEMessage(event="message", data=json.dumps(event))
+        out += observer.observe(event)
+    return out + observer.close()
+
+
+def token(text: str, *, special: bool = False, index: int = 1) -> dict[str, Any]:
+    return {"index": index, "token": {"id": 1, "text": text, "special": special}}
+
+
+# ---------------------------------------------------------------- requests
+
+
+def test_request_parameters() -> None:
+    info = parse(
+        "/generate_stream",
+        {
+            "inputs": "What is Deep Learning?",
+            "parameters": {
+                "max_new_tokens": 20,
+                "temperature": 0.5,
+                "top_p": 0.9,
+                "top_k": 10,
+                "seed": 1,
+                "stop": ["\n"],
+                "frequency_penalty": 0.3,
+                "grammar": {"type": "json", "value": {}},
+            },
+        },
+    )
+    assert info == RequestInfo(
+        operation=Operation.TEXT_COMPLETION,
+        provider="tgi",
+        stream=True,
+        temperature=0.5,
+        top_p=0.9,
+        top_k=10,
+        max_tokens=20,
+        stop_sequences=("\n",),
+        seed=1,
+        frequency_penalty=0.3,
+        output_type="json",
+        input_messages=(Message(role="user", content="What is Deep Learning?"),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "stream"),
+    [
+        ("/generate", {"inputs": "x"}, False),
+        ("/generate_stream?x=1", {"inputs": "x"}, True),
+        ("/", {"inputs": "x", "stream": True}, True),
+        ("/", {"inputs": "x", "parameters": {"grammar": {"type": "regex"}}}, False),
+    ],
+)
+def test_streaming_comes_from_the_path(path: str, body: dict[str, Any], stream: bool) -> None:
+    info = parse(path, body)
+    assert info is not None
+    assert info.stream is stream
+    assert info.output_type is None
+
+
+@pytest.mark.parametrize("body", [b"nope", b"[]", b"1"])
+def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None:
+    assert parse("/generate", body) is None
+
+
+@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_parse_request_never_raises(body: bytes) -> None:
+    DIALECT.parse_request("/generate_stream", body, "tgi")
+
+
+# ---------------------------------------------------------------- responses
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [("eos_token", "stop"), ("stop_sequence", "stop"), ("length", "length"), ("other", "other")],
+)
+def test_finish_reasons(reason: str, expected: str) -> None:
+    out = observe([{**token("x"), "generated_text": "x", "details": {"finish_reason": reason}}])
+    assert FinishReason(reason=expected) in out
+
+
+def test_special_and_empty_tokens_are_not_output() -> None:
+    events = [token(""), token("<|eot|>", special=True), token("a")]
+    assert observe(events) == [OutputChunk(kind=OutputKind.TEXT, text="a"), PrematureEnd()]
+
+
+def test_token_index_is_a_position_not_a_choice() -> None:
+    assert observe([token("a", index=7)])[0] == OutputChunk(kind=OutputKind.TEXT, text="a")
+
+
+def test_prompt_tokens_from_older_servers() -> None:
+    out = observe([{"generated_text": "", "details": {"prompt_tokens": 3, "generated_tokens": 0}}])
+    assert out == [Usage(input_tokens=3, output_tokens=0), StreamComplete()]
+
+
+def test_non_streamed_list_from_the_compat_route() -> None:
+    body = [{"generated_text": "a"}, {"generated_text": "b"}, 3]
+    out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
+    assert out == [
+        OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
+        OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
+        StreamComplete(),
+    ]
+
+
+def test_non_streamed_empty_generation_still_completes() -> None:
+    out = observe([JSONDocument(data=b'{"generated_text": ""}')], streaming=False)
+    assert out == [StreamComplete()]
+
+
+def test_odd_events_are_skipped() -> None:
+    events: list[Any] = [Oversize(size=2, limit=1), SSEMessage(event="message", data="{"), "str"]
+    assert observe(events) == [PrematureEnd()]
+    assert observe(events, streaming=False) == []
+
+
+_keys = st.sampled_from(
+    (
+        "index", "token", "text", "special", "generated_text", "details", "finish_reason",
+        "generated_tokens", "input_length", "prompt_tokens", "error", "error_type",
+    )
+)  # fmt: skip
+_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=30)
+_events = (_values | st.lists(_values, max_size=3)).map(
+    lambda v: SSEMessage(event="message", data=json.dumps(v))
+)
+
+
+@given(st.lists(_events | wire_events, max_size=8), st.booleans())
+def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
+    request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
+    observer = DIALECT.observer(request, streaming=streaming)
+    for event in events:
+        observer.observe(event)
+    observer.close()

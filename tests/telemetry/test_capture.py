@@ -1,0 +1,231 @@
+"""Content capture (off by default, per mode, redaction, truncation) and identity attributes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from sidecar.config import CaptureConfig, IdentityConfig
+from sidecar.genai.observations import (
+    FinishReason,
+    Message,
+    OutputChunk,
+    OutputKind,
+    RequestInfo,
+    StreamComplete,
+)
+from sidecar.telemetry.capture import Redactor, fit
+from tests.telemetry.conftest import MakeSink, Sink, chat
+from tests.telemetry.test_recorder_metrics import run
+
+SECRET = "sk-abcdefghijklmnopqrstuvwxyz012345"
+DETAILS = "gen_ai.client.inference.operation.details"
+
+
+def conversation() -> RequestInfo:
+    return chat(
+        system_instructions=("You are terse.",),
+        input_messages=(
+            Message(role="user", content="Say hello"),
+            Message(role="assistant", content="Hello"),
+            Message(role="user", content="Again"),
+        ),
+    )
+
+
+SCRIPT: list[tuple[float, Any]] = [
+    (1000.1, OutputChunk(kind=OutputKind.REASONING, text="thinking")),
+    (1000.2, OutputChunk(kind=OutputKind.TEXT, text="Hel")),
+    (1000.3, OutputChunk(kind=OutputKind.TEXT, text="lo!")),
+    (1000.4, FinishReason(reason="stop")),
+    (1000.4, StreamComplete()),
+]
+
+
+def events(sink: Sink, name: str) -> list[Any]:
+    return [r for r in sink.logs.get_finished_logs() if r.log_record.event_name == name]
+
+
+def all_exported_text(sink: Sink) -> str:
+    parts = [repr(dict(s.attributes)) for s in sink.spans.get_finished_spans()]
+    for record in sink.logs.get_finished_logs():
+        parts.append(repr(record.log_record.body))
+        parts.append(repr(dict(record.log_record.attributes or {})))
+    return "\n".join(parts)
+
+
+def test_no_content_by_default(sink: Sink) -> None:
+    run(sink, SCRIPT, request=conversation())
+    attrs = sink.span().attributes
+    for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
+        assert key not in attrs
+    assert events(sink, DETAILS) == []
+    exported = all_exported_text(sink)
+    assert "Say hello" not in exported
+    assert "Hel" not in exported
+
+
+def test_span_only_puts_semconv_json_on_the_span(make_sink: MakeSink) -> None:
+    sink = make_sink(capture=CaptureConfig(mode="SPAN_ONLY"))
+    run(sink, SCRIPT, request=conversation())
+    attrs = sink.span().attributes
+    assert json.loads(str(attrs["gen_ai.system_instructions"])) == [
+        {"type": "text", "content": "You are terse."}
+    ]
+    assert json.loads(str(attrs["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Again"}]},
+    ]
+    assert json.loads(str(attrs["gen_ai.output.messages"])) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "reasoning", "content": "thinking"},
+                {"type": "text", "content": "Hello!"},
+            ],
+            "finish_reason": "stop",
+        }
+    ]
+    assert events(sink, DETAILS) == []
+
+
+def test_event_only_emits_structured_details_event(make_sink: MakeSink) -> None:
+    sink = make_sink(capture=CaptureConfig(mode="EVENT_ONLY"))
+    run(sink, SCRIPT, request=conversation())
+    assert "gen_ai.input.messages" not in sink.span().attributes
+    (event,) = events(sink, DETAILS)
+    attrs = event.log_record.attributes
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+    output = attrs["gen_ai.output.messages"]
+    assert output[0]["parts"][1] == {"type": "text", "content": "Hello!"}
+    assert attrs["gen_ai.input.messages"][0]["parts"][0]["content"] == "Say hello"
+    span = sink.span()
+    assert event.log_record.trace_id == span.context.trace_id
+    assert event.log_record.span_id == span.context.span_id
+
+
+def test_span_and_event(make_sink: MakeSink) -> None:
+    sink = make_sink(capture=CaptureConfig(mode="SPAN_AND_EVENT"))
+    run(sink, SCRIPT, request=conversation())
+    assert "gen_ai.output.messages" in sink.span().attributes
+    assert len(events(sink, DETAILS)) == 1
+
+
+def test_env_variable_opts_in(make_sink: MakeSink) -> None:
+    sink = make_sink(environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "span_only"})
+    run(sink, SCRIPT, request=conversation())
+    assert "gen_ai.input.messages" in sink.span().attributes
+
+
+def test_premature_output_has_error_finish_reason(make_sink: MakeSink) -> None:
+    sink = make_sink(capture=CaptureConfig(mode="SPAN_ONLY"))
+    run(sink, SCRIPT[:3], status=500)
+    (message,) = json.loads(str(sink.span().attributes["gen_ai.output.messages"]))
+    assert message["finish_reason"] == "error"
+
+
+def test_redaction_builtin_and_configured(make_sink: MakeSink) -> None:
+    capture = CaptureConfig(mode="SPAN_ONLY", redact_patterns=(r"\b\d{3}-\d{2}-\d{4}\b",))
+    sink = make_sink(capture=capture)
+    content = (
+        f"key {SECRET}, mail jane.doe@example.com, header Authorization: Bearer abc.def.ghijklmnop, "
+        "api_key=12345678 and ssn 123-45-6789"
+    )
+    request = chat(input_messages=(Message(role="user", content=content),))
+    output = [(1000.1, OutputChunk(kind=OutputKind.TEXT, text=f"your key is {SECRET}"))]
+    run(sink, output, request=request)
+    exported = all_exported_text(sink)
+    for secret in (SECRET, "jane.doe@example.com", "abc.def.ghijklmnop", "12345678", "123-45-6789"):
+        assert secret not in exported
+    captured = json.loads(str(sink.span().attributes["gen_ai.input.messages"]))
+    text = captured[0]["parts"][0]["content"]
+    assert text.startswith("key [REDACTED], mail [REDACTED]")
+    assert "api_key=[REDACTED]" in text
+
+
+def test_truncation_keeps_valid_json_within_budget(make_sink: MakeSink) -> None:
+    sink = make_sink(capture=CaptureConfig(mode="SPAN_ONLY", max_bytes=300))
+    long = "é" * 2000
+    request = chat(input_messages=tuple(Message(role="user", content=long) for _ in range(3)))
+    chunks = [(1000.0 + i / 1000, OutputChunk(kind=OutputKind.TEXT, text="word ")) for i in range(500)]
+    run(sink, chunks, request=request)
+    attrs = sink.span().attributes
+    for key in ("gen_ai.input.messages", "gen_ai.output.messages"):
+        raw = str(attrs[key])
+        assert len(raw.encode()) <= 300
+        parsed = json.loads(raw)
+        assert parsed[0]["role"] in ("user", "assistant")
+        assert parsed[0]["parts"][0]["content"].endswith("...[truncated]")
+
+
+def test_fit_drops_trailing_entries_when_structure_alone_is_too_big() -> None:
+    items = [{"role": "user", "parts": [{"type": "text", "content": "x" * 50}]} for _ in range(20)]
+    fitted = fit(items, 120)
+    assert 1 <= len(fitted) < 20
+    assert len(json.dumps(fitted, separators=(",", ":"))) <= 120
+
+
+def test_fit_leaves_small_content_alone() -> None:
+    items = [{"type": "text", "content": "short"}]
+    assert fit(items, 1000) == items
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", ""),
+        ("AKIAIOSFODNN7EXAMPLE", ""),
+        ("ghp_" + "a" * 36, ""),
+        ("password: hunter2", "password: "),
+        ("plain words stay", "plain words stay"),
+    ],
+)
+def test_builtin_patterns(text: str, kept: str) -> None:
+    redacted = Redactor()(text)
+    if kept == text:
+        assert redacted == text
+    else:
+        assert redacted == kept + "[REDACTED]"
+
+
+# ------------------------------------------------------------------------------------ identity
+
+
+def test_identity_headers_become_span_attributes_never_metrics(make_sink: MakeSink) -> None:
+    identity = IdentityConfig(
+        headers={"X-Tenant": "tenant", "Authorization": "auth", "x-api-key": "key"},
+        user_id_header="x-user-id",
+        user_id_hmac_key_env="USER_HMAC_KEY",
+    )
+    sink = make_sink(identity=identity, environ={"USER_HMAC_KEY": "k3y"})
+    headers = {
+        "x-tenant": "acme",
+        "authorization": "Bearer secret-token-value",
+        "X-Api-Key": SECRET,
+        "X-User-Id": "alice@example.com",
+    }
+    run(sink, [], headers=headers)
+    attrs = sink.span().attributes
+    assert attrs["genai_sidecar.tenant"] == "acme"
+    assert "genai_sidecar.auth" not in attrs
+    assert "genai_sidecar.key" not in attrs
+    expected = hmac.new(b"k3y", b"alice@example.com", hashlib.sha256).hexdigest()
+    assert attrs["user.hash"] == expected
+    exported = all_exported_text(sink)
+    assert "alice@example.com" not in exported
+    assert "secret-token-value" not in exported
+    for point in sink.points("gen_ai.client.operation.duration"):
+        assert not any(k.startswith("genai_sidecar.") or k == "user.hash" for k in point.attributes)
+
+
+def test_user_id_without_key_is_not_exported(make_sink: MakeSink) -> None:
+    sink = make_sink(identity=IdentityConfig(user_id_header="x-user-id"))
+    run(sink, [], headers={"x-user-id": "bob"})
+    assert "user.hash" not in sink.span().attributes
+    assert "bob" not in all_exported_text(sink)

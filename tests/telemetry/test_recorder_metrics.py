@@ -1,0 +1,333 @@
+"""Metric arithmetic from scripted observations with explicit timestamps, per semconv mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from sidecar.genai.observations import (
+    FinishReason,
+    Observation,
+    Operation,
+    OutputChunk,
+    OutputKind,
+    PrematureEnd,
+    RequestInfo,
+    ResponseInfo,
+    ServerTiming,
+    StreamComplete,
+    UpstreamError,
+    Usage,
+)
+from sidecar.telemetry.recorder import StreamRecorder
+from tests.telemetry.conftest import SERVER_ADDRESS, SERVER_PORT, MakeSink, Sink, chat
+
+T0 = 1000.0
+
+
+def text(t: str = "x", choice: int = 0) -> OutputChunk:
+    return OutputChunk(kind=OutputKind.TEXT, text=t, choice=choice)
+
+
+def run(
+    sink: Sink,
+    script: Sequence[tuple[float, Observation]],
+    *,
+    request: RequestInfo | None = None,
+    end: float = T0 + 1.0,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> StreamRecorder:
+    recorder = sink.telemetry.start(
+        request=request if request is not None else chat(),
+        method="POST",
+        headers=headers or {},
+        t0=T0,
+    )
+    recorder.response_started(status, T0 + 0.01)
+    for t, obs in script:
+        recorder.observe(obs, t)
+    recorder.finish(end, status=status, response_bytes=321)
+    return recorder
+
+
+#: Four output chunks: TTFC 0.25 s, gaps 0.05, 0.10, 0.30 s; usage 12 in / 4 out.
+STREAM: list[tuple[float, Observation]] = [
+    (T0 + 0.02, ResponseInfo(model="llama3:8b", id="resp-1")),
+    (T0 + 0.25, text("Hel")),
+    (T0 + 0.30, text("lo")),
+    (T0 + 0.40, text(" wor")),
+    (T0 + 0.70, text("ld")),
+    (T0 + 0.80, Usage(input_tokens=12, output_tokens=4)),
+    (T0 + 0.80, FinishReason(reason="stop")),
+    (T0 + 0.80, StreamComplete()),
+]
+
+BASE_ATTRS = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "ollama",
+    "gen_ai.request.model": "llama3",
+    "gen_ai.response.model": "llama3:8b",
+    "server.address": SERVER_ADDRESS,
+    "server.port": SERVER_PORT,
+}
+
+
+def one(sink: Sink, name: str) -> Any:
+    points = sink.points(name)
+    assert len(points) == 1, (name, points)
+    return points[0]
+
+
+def by_attr(sink: Sink, name: str, key: str) -> dict[str, Any]:
+    return {p.attributes[key]: p for p in sink.points(name)}
+
+
+def test_streaming_call_v1_41(sink: Sink) -> None:
+    run(sink, STREAM)
+
+    ttfc = one(sink, "gen_ai.client.operation.time_to_first_chunk")
+    assert dict(ttfc.attributes) == BASE_ATTRS
+    assert ttfc.count == 1
+    assert ttfc.sum == pytest.approx(0.25)
+
+    tpoc = one(sink, "gen_ai.client.operation.time_per_output_chunk")
+    assert tpoc.count == 3  # one sample per chunk after the first
+    assert tpoc.sum == pytest.approx(0.05 + 0.10 + 0.30)
+    # 0.05 -> (0.04, 0.08], 0.10 -> (0.08, 0.16], 0.30 -> (0.16, 0.32]
+    assert list(tpoc.bucket_counts[3:6]) == [1, 1, 1]
+    assert tpoc.min == pytest.approx(0.05)
+    assert tpoc.max == pytest.approx(0.30)
+
+    duration = one(sink, "gen_ai.client.operation.duration")
+    assert dict(duration.attributes) == BASE_ATTRS  # no error.type on success
+    assert duration.sum == pytest.approx(1.0)
+
+    usage = by_attr(sink, "gen_ai.client.token.usage", "gen_ai.token.type")
+    assert set(usage) == {"input", "output"}
+    assert usage["input"].sum == 12
+    assert usage["output"].sum == 4
+    assert dict(usage["input"].attributes) == {**BASE_ATTRS, "gen_ai.token.type": "input"}
+
+    # Derived server metrics: TTFT = TTFC, TPOT = (duration - TTFT) / (output tokens - 1).
+    assert one(sink, "gen_ai.server.time_to_first_token").sum == pytest.approx(0.25)
+    assert one(sink, "gen_ai.server.time_per_output_token").sum == pytest.approx(0.75 / 3)
+    assert one(sink, "gen_ai.server.request.duration").sum == pytest.approx(1.0)
+
+    assert not any(n.startswith("gen_ai.client.inference.") for n in sink.metric_names())
+
+
+def test_streaming_call_latest(make_sink: MakeSink) -> None:
+    sink = make_sink(semconv="latest")
+    run(sink, [*STREAM[:-3], (T0 + 0.8, Usage(input_tokens=12, output_tokens=4, cache_read_tokens=8, reasoning_tokens=2))])
+
+    assert one(sink, "gen_ai.client.inference.time_to_first_chunk").sum == pytest.approx(0.25)
+    assert one(sink, "gen_ai.client.inference.time_per_output_chunk").count == 3
+    assert one(sink, "gen_ai.client.inference.duration").sum == pytest.approx(1.0)
+    text_attrs = {**BASE_ATTRS, "gen_ai.token.modality": "text"}
+    expected = {
+        "gen_ai.client.inference.usage.input_tokens": 12,
+        "gen_ai.client.inference.usage.output_tokens": 4,
+        "gen_ai.client.inference.usage.cache_read.input_tokens": 8,
+        "gen_ai.client.inference.usage.cache_write.input_tokens": 0,
+        "gen_ai.client.inference.usage.reasoning.output_tokens": 2,
+    }
+    for name, value in expected.items():
+        point = one(sink, name)
+        assert point.value == value, name
+        assert dict(point.attributes) == text_attrs, name
+    op_in = one(sink, "gen_ai.client.inference.operation.input_tokens")
+    assert (op_in.count, op_in.sum) == (1, 12)
+    assert dict(op_in.attributes) == BASE_ATTRS  # deliberately no modality
+    assert one(sink, "gen_ai.client.inference.operation.output_tokens").sum == 4
+    assert "gen_ai.client.token.usage" not in sink.metric_names()
+    assert "gen_ai.client.operation.duration" not in sink.metric_names()
+
+
+def test_both_modes_emit_both_generations_once(make_sink: MakeSink) -> None:
+    sink = make_sink(semconv="both")
+    run(sink, STREAM)
+    assert one(sink, "gen_ai.client.operation.duration").sum == pytest.approx(1.0)
+    assert one(sink, "gen_ai.client.inference.duration").sum == pytest.approx(1.0)
+    assert one(sink, "gen_ai.client.operation.time_per_output_chunk").count == 3
+    assert one(sink, "gen_ai.client.inference.time_per_output_chunk").count == 3
+    assert one(sink, "gen_ai.client.inference.usage.input_tokens").value == 12
+    # Server metrics share their name across versions: recorded once, not twice.
+    assert one(sink, "gen_ai.server.request.duration").count == 1
+
+
+def test_no_usage_v1_41_records_no_token_sample(sink: Sink) -> None:
+    run(sink, [(T0 + 0.2, text())])
+    assert sink.points("gen_ai.client.token.usage") == []
+    assert one(sink, "gen_ai.client.operation.duration").count == 1
+
+
+def test_no_usage_latest_records_zero_with_unknown_modality(make_sink: MakeSink) -> None:
+    sink = make_sink(semconv="latest")
+    run(sink, [(T0 + 0.2, text())])
+    for name in (
+        "gen_ai.client.inference.usage.input_tokens",
+        "gen_ai.client.inference.usage.output_tokens",
+    ):
+        point = one(sink, name)
+        assert point.value == 0
+        assert point.attributes["gen_ai.token.modality"] == "unknown"
+    op_out = one(sink, "gen_ai.client.inference.operation.output_tokens")
+    assert (op_out.count, op_out.sum) == (1, 0)
+
+
+def test_usage_is_replaced_not_added(sink: Sink) -> None:
+    run(
+        sink,
+        [
+            (T0 + 0.1, Usage(input_tokens=10, output_tokens=1)),
+            (T0 + 0.2, text()),
+            (T0 + 0.3, Usage(output_tokens=5)),
+            (T0 + 0.4, Usage(output_tokens=7)),
+        ],
+    )
+    usage = by_attr(sink, "gen_ai.client.token.usage", "gen_ai.token.type")
+    assert usage["input"].sum == 10
+    assert usage["output"].sum == 7
+
+
+def test_non_streaming_call_has_no_chunk_metrics(sink: Sink) -> None:
+    run(
+        sink,
+        [(T0 + 0.5, text("whole answer")), (T0 + 0.5, Usage(input_tokens=3, output_tokens=9))],
+        request=chat(stream=False),
+    )
+    assert sink.points("gen_ai.client.operation.time_to_first_chunk") == []
+    assert sink.points("gen_ai.client.operation.time_per_output_chunk") == []
+    assert sink.points("gen_ai.server.time_to_first_token") == []
+    assert sink.points("gen_ai.server.time_per_output_token") == []
+    assert one(sink, "gen_ai.client.operation.duration").sum == pytest.approx(1.0)
+    assert "gen_ai.response.time_to_first_chunk" not in sink.span().attributes
+
+
+def test_server_timing_wins_over_derivation(sink: Sink) -> None:
+    timing = ServerTiming(
+        time_to_first_token_s=0.05, time_per_output_token_s=0.02, request_duration_s=0.9
+    )
+    run(sink, [*STREAM, (T0 + 0.8, timing)])
+    assert one(sink, "gen_ai.server.time_to_first_token").sum == pytest.approx(0.05)
+    assert one(sink, "gen_ai.server.time_per_output_token").sum == pytest.approx(0.02)
+    assert one(sink, "gen_ai.server.request.duration").sum == pytest.approx(0.9)
+
+
+def test_single_output_token_gives_no_derived_tpot(sink: Sink) -> None:
+    run(sink, [(T0 + 0.2, text()), (T0 + 0.3, Usage(input_tokens=3, output_tokens=1))])
+    assert sink.points("gen_ai.server.time_per_output_token") == []
+    assert one(sink, "gen_ai.server.time_to_first_token").sum == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("script", "status", "expected"),
+    [
+        ([], 500, "500"),
+        ([], 429, "429"),
+        ([(T0 + 0.2, UpstreamError(type="overloaded_error", message="busy"))], 200, "overloaded_error"),
+        ([(T0 + 0.2, UpstreamError(message="boom"))], 200, "upstream_error"),
+        ([(T0 + 0.2, text()), (T0 + 0.5, PrematureEnd())], 200, "premature_end"),
+    ],
+)
+def test_error_type_on_duration_only(
+    sink: Sink, script: list[tuple[float, Observation]], status: int, expected: str
+) -> None:
+    run(sink, script, status=status)
+    duration = one(sink, "gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == expected
+    server = one(sink, "gen_ai.server.request.duration")
+    assert server.attributes["error.type"] == expected
+    for point in sink.points("gen_ai.client.operation.time_to_first_chunk"):
+        assert "error.type" not in point.attributes
+    # time to first token / per output token: successful responses only
+    assert sink.points("gen_ai.server.time_to_first_token") == []
+
+
+def test_fail_records_the_given_error_type_and_status(sink: Sink) -> None:
+    recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=T0)
+    recorder.fail("timeout", T0 + 2.0, status=504)
+    duration = one(sink, "gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == "timeout"
+    assert duration.sum == pytest.approx(2.0)
+    http = one(sink, "http.server.request.duration")
+    assert dict(http.attributes) == {
+        "http.request.method": "POST",
+        "http.response.status_code": 504,
+        "error.type": "timeout",
+    }
+
+
+def test_finishing_happens_exactly_once(sink: Sink) -> None:
+    recorder = run(sink, STREAM)
+    recorder.finish(T0 + 5.0, status=200, response_bytes=999)
+    recorder.fail("client_cancel", T0 + 6.0)
+    recorder.observe(text(), T0 + 7.0)
+    assert one(sink, "gen_ai.client.operation.duration").count == 1
+    assert one(sink, "gen_ai.client.operation.time_per_output_chunk").count == 3
+    assert one(sink, "genai_sidecar.proxied.bytes").value == 321
+    assert one(sink, "genai_sidecar.requests.active").value == 0
+    assert len(sink.spans.get_finished_spans()) == 1
+
+
+def test_non_genai_request_gets_http_metrics_only(sink: Sink) -> None:
+    recorder = sink.telemetry.start(request=None, method="get", headers={}, t0=T0)
+    carrier: dict[str, str] = {}
+    recorder.inject(carrier)
+    recorder.observe(text(), T0 + 0.1)
+    recorder.finish(T0 + 0.5, status=200, response_bytes=10)
+    assert carrier == {}
+    http = one(sink, "http.server.request.duration")
+    assert dict(http.attributes) == {"http.request.method": "GET", "http.response.status_code": 200}
+    assert http.sum == pytest.approx(0.5)
+    assert not any(n.startswith("gen_ai.") for n in sink.metric_names())
+    assert sink.spans.get_finished_spans() == ()
+
+
+def test_http_metric_error_type_for_server_errors_only(sink: Sink) -> None:
+    for status in (404, 503):
+        recorder = sink.telemetry.start(request=None, method="BREW", headers={}, t0=T0)
+        recorder.finish(T0 + 0.1, status=status, response_bytes=0)
+    points = by_attr(sink, "http.server.request.duration", "http.response.status_code")
+    assert "error.type" not in points[404].attributes
+    assert points[503].attributes["error.type"] == "503"
+    assert points[503].attributes["http.request.method"] == "_OTHER"
+
+
+def test_requests_active_counts_in_flight(sink: Sink) -> None:
+    first = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=T0)
+    sink.telemetry.start(request=None, method="GET", headers={}, t0=T0)
+    assert one(sink, "genai_sidecar.requests.active").value == 2
+    first.finish(T0 + 1, status=200, response_bytes=0)
+    assert one(sink, "genai_sidecar.requests.active").value == 1
+
+
+def test_tap_errors_counted_by_reason(sink: Sink) -> None:
+    sink.telemetry.tap_error("decoder")
+    sink.telemetry.tap_error("decoder")
+    sink.telemetry.tap_error("dialect")
+    points = by_attr(sink, "genai_sidecar.tap.errors", "reason")
+    assert {k: p.value for k, p in points.items()} == {"decoder": 2, "dialect": 1}
+
+
+def test_internal_failure_never_raises_and_is_counted(sink: Sink) -> None:
+    recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=T0)
+    bad = OutputChunk(kind=OutputKind.TEXT, text="x", choice="zero")  # type: ignore[arg-type]
+    recorder.observe(bad, T0 + 0.1)
+    recorder.finish(T0 + 1.0, status=200, response_bytes=0)
+    points = by_attr(sink, "genai_sidecar.tap.errors", "reason")
+    assert points["telemetry"].value == 1
+    assert one(sink, "gen_ai.client.operation.duration").count == 1
+
+
+def test_embeddings_call(make_sink: MakeSink) -> None:
+    sink = make_sink(semconv="latest")
+    request = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai", model="e5", stream=False)
+    run(sink, [(T0 + 0.1, Usage(input_tokens=42))], request=request)
+    point = one(sink, "gen_ai.client.inference.usage.input_tokens")
+    assert point.value == 42
+    assert point.attributes["gen_ai.operation.name"] == "embeddings"
+    assert one(sink, "gen_ai.client.inference.usage.output_tokens").value == 0
