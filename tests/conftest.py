@@ -39,10 +39,10 @@ class RunningSidecar:
         return self.sidecar.admin_url
 
 
-def make_config(upstream: str, **tables: dict[str, Any]) -> Config:
+def make_config(upstream_url: str, **tables: dict[str, Any]) -> Config:
     """A config on loopback with free ports, OTLP off, and the given tables' keys overridden."""
     overrides: dict[str, Any] = {
-        "upstream.url": upstream,
+        "upstream.url": upstream_url,
         "listener.address": "127.0.0.1:0",
         "listener.admin_address": "127.0.0.1:0",
     }
@@ -87,8 +87,8 @@ async def start_sidecar() -> AsyncIterator[StartSidecar]:
     """Start sidecars in front of any upstream URL; all are shut down at the end of the test."""
     running: list[RunningSidecar] = []
 
-    async def start(upstream: str, **tables: dict[str, Any]) -> RunningSidecar:
-        config = make_config(upstream, **tables)
+    async def start(upstream_url: str, /, **tables: dict[str, Any]) -> RunningSidecar:
+        config = make_config(upstream_url, **tables)
         sink = make_in_memory_telemetry(config)
         sidecar = Sidecar(config, sink.telemetry)
         await sidecar.start()

@@ -100,8 +100,14 @@ async def test_sigterm_drains_an_in_flight_stream(simulator) -> None:  # type: i
             async with client.post(f"http://127.0.0.1:{port}/api/chat", json=body, headers=headers) as r:
                 first = await r.content.readline()
                 proc.send_signal(signal.SIGTERM)
-                async with client.get(f"http://127.0.0.1:{admin}/readyz") as ready:
-                    assert ready.status == 503
+                statuses = []
+                for _ in range(50):  # the signal is handled asynchronously
+                    async with client.get(f"http://127.0.0.1:{admin}/readyz") as ready:
+                        statuses.append(ready.status)
+                    if statuses[-1] == 503:
+                        break
+                    await asyncio.sleep(0.01)
+                assert statuses[-1] == 503
                 rest = await r.content.read()
         lines = [first, *rest.splitlines(keepends=True)]
         assert json.loads(lines[-1])["done"] is True, "the in-flight stream finished"

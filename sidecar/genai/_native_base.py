@@ -18,6 +18,7 @@ Rules common to these dialects:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from sidecar import _json
@@ -109,7 +110,7 @@ def first_output(
     return None
 
 
-class NativeObserver:
+class NativeObserver(ABC):
     """Base of the native-API observers; subclasses implement :meth:`handle`."""
 
     def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
@@ -129,9 +130,9 @@ class NativeObserver:
         self.handle(value, event, out)
         return out
 
+    @abstractmethod
     def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
         """Append the observations one decoded JSON value carries."""
-        raise NotImplementedError
 
     def close(self) -> list[Observation]:
         if self._closed:

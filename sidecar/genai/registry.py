@@ -91,6 +91,10 @@ DEFAULT_PROVIDERS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 
+#: Dialects whose streams may come as one streamed ``application/json`` array (Gemini without
+#: ``alt=sse``): the proxy decodes a streaming response of theirs with the JSON-array decoder.
+JSON_ARRAY_STREAMS: Final = frozenset({"gemini"})
+
 #: Built-in exact paths -> dialect name.
 _PATHS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -112,7 +116,7 @@ _PATHS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 
-_GEMINI: Final = re.compile(r"/v1(?:beta|alpha)?/models/[^/:]+:(?:stream)?generateContent")
+_GEMINI: Final = re.compile(r"/v1(?:beta|alpha)?/models/[^/:]+:(?:generateContent|streamGenerateContent)")
 
 
 def dialect_names() -> tuple[str, ...]:

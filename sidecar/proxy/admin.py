@@ -31,5 +31,5 @@ async def readyz(request: web.Request) -> web.Response:
     if state.draining:
         return web.json_response({"status": "draining"}, status=503, dumps=_json.dumps_str)
     return web.json_response(
-        {"status": "ready", "active_streams": len(state.active)}, dumps=_json.dumps_str
+        {"status": "ready", "active_streams": state.in_flight}, dumps=_json.dumps_str
     )

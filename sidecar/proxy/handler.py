@@ -6,6 +6,7 @@ Order per chunk: take the time, write to the client, then feed the tap. Decoding
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 import aiohttp
@@ -15,7 +16,7 @@ from yarl import URL
 
 from sidecar import _json
 from sidecar.genai.observations import RequestInfo
-from sidecar.genai.registry import Selection, select_dialect
+from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
 from sidecar.proxy.headers import (
     client_response_headers,
     skipped_auto_headers,
@@ -33,6 +34,7 @@ TIMEOUT = "timeout"
 UPSTREAM_DISCONNECTED = "upstream_disconnected"
 CLIENT_CANCEL = "client_cancel"
 
+_LARGE_BODY = 1024 * 1024
 _RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
@@ -58,11 +60,11 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     selection = _select(state, request, body)
     info = _parse_request(selection, request.path, body)
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
-    state.active.add(request)
+    state.in_flight += 1
     try:
         return await _forward(state, request, body, selection, info, recorder)
     finally:
-        state.active.discard(request)
+        state.in_flight -= 1
 
 
 def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection | None:
@@ -130,13 +132,23 @@ async def _send(
     on a fresh connection, because no response byte has been received yet."""
     assert state.session is not None and state.fresh_session is not None
     skip = skipped_auto_headers(request.headers)
-    kwargs = {"headers": headers, "data": body or None, "allow_redirects": False, "skip_auto_headers": skip}
     try:
-        return await state.session.request(method, url, **kwargs)  # type: ignore[arg-type]
+        return await state.session.request(
+            method, url, headers=headers, data=_payload(body), allow_redirects=False, skip_auto_headers=skip
+        )
     except aiohttp.ClientConnectorError:
         raise
     except _RETRYABLE:
-        return await state.fresh_session.request(method, url, **kwargs)  # type: ignore[arg-type]
+        return await state.fresh_session.request(
+            method, url, headers=headers, data=_payload(body), allow_redirects=False, skip_auto_headers=skip
+        )
+
+
+def _payload(body: bytes) -> bytes | io.BytesIO | None:
+    """Large bodies go out as a stream so that one write does not hold the event loop."""
+    if not body:
+        return None
+    return io.BytesIO(body) if len(body) > _LARGE_BODY else body
 
 
 async def _stream(
@@ -201,7 +213,7 @@ def _make_tap(
         upstream.headers.get("Content-Type"),
         max_line_bytes=genai.max_line_bytes,
         max_event_bytes=genai.max_event_bytes,
-        stream_hint=info.stream and upstream.status < 300,
+        stream_hint=info.stream and selection.dialect.name in JSON_ARRAY_STREAMS,
     )
     if decoder is None:
         return None

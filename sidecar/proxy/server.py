@@ -101,5 +101,5 @@ async def serve(config: Config, environ: Mapping[str, str] | None = None) -> Non
         await sidecar.shutdown()
         raise
     await stop.wait()
-    log.info("shutting down: draining %d in-flight stream(s)", len(sidecar.state.active))
+    log.info("shutting down: draining %d in-flight stream(s)", sidecar.state.in_flight)
     await sidecar.shutdown()

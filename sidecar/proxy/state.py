@@ -28,8 +28,8 @@ class ProxyState:
     fresh_session: aiohttp.ClientSession | None = None
     #: True once shutdown began: /readyz answers 503.
     draining: bool = False
-    #: Streams in flight (for the drain).
-    active: set[web.Request] = field(default_factory=set)
+    #: Requests in flight (reported by /readyz and at shutdown).
+    in_flight: int = 0
 
 
 STATE: web.AppKey[ProxyState] = web.AppKey("state", ProxyState)

@@ -10,6 +10,7 @@ bounded, drop-counting queues (:mod:`sidecar.telemetry.export`). Extra readers a
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -84,11 +85,22 @@ class Providers:
                 _log.debug("telemetry flush failed", exc_info=True)
 
     def shutdown(self, timeout_s: float) -> None:
-        """Flush and close every pipeline: spans and logs first (their drops are counted into
-        metrics), then metrics. Idempotent."""
+        """Flush and close every pipeline within ``timeout_s``: spans and logs first (their drops
+        are counted into metrics), then metrics. The SDK's flush ignores timeouts, so the work
+        runs on a daemon thread that is abandoned if a dead collector holds it past the deadline.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
+        worker = threading.Thread(
+            target=self._close, args=(timeout_s,), name="telemetry-shutdown", daemon=True
+        )
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            _log.warning("telemetry export did not finish within %.1f s; dropping the rest", timeout_s)
+
+    def _close(self, timeout_s: float) -> None:
         self.force_flush(timeout_s)
         for provider in (self.tracer_provider, self.logger_provider):
             close = getattr(provider, "shutdown", None)
@@ -103,6 +115,8 @@ class Providers:
                 self.meter_provider.shutdown(timeout_millis=max(1, timeout_s * 1000))
             except Exception:
                 _log.debug("meter provider shutdown failed", exc_info=True)
+        if self.registry is not None:
+            self.registry = None
 
 
 def build_resource(settings: TelemetrySettings) -> Resource:

@@ -134,7 +134,7 @@ class LineSplitter:
     def _extend(self, more: bytes) -> None:
         """Continue the pending partial line (no line end in ``more``)."""
         if self._dropping:
-            pass
+            self._dropped += len(more)
             if len(self._head) < _HEAD_BYTES:  # only with a cap below the head size
                 self._head = (self._head + more[:_HEAD_BYTES])[:_HEAD_BYTES]
         elif len(self._buf) + len(more) > self._max:

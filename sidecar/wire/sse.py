@@ -1,10 +1,10 @@
 """Server-Sent Events (``text/event-stream``) decoding by the WHATWG HTML rules, sans I/O.
 
-Fields ``event``, ``data``, ``id`` (ignored when it holds NUL) and ``retry`` (ASCII digits only);
-unknown fields and ``:`` comment lines are ignored; one space after the colon is dropped; a line
-without a colon is a field name with an empty value; ``data`` lines are joined with ``\\n``; a
-blank line dispatches, unless no ``data`` line came (the event type is reset either way). One
-leading UTF-8 BOM is stripped. Text is decoded as UTF-8 with U+FFFD for bad bytes; line
+Fields ``event``, ``data``, ``id`` (ignored when it holds NUL) and ``retry`` (ASCII digits only,
+at most 18 of them); unknown fields and ``:`` comment lines are ignored; one space after the colon
+is dropped; a line without a colon is a field name with an empty value; ``data`` lines are joined
+with ``\\n``; a blank line dispatches, unless no ``data`` line came (the event type is reset either
+way). One leading UTF-8 BOM is stripped. Text is decoded as UTF-8 with U+FFFD for bad bytes; line
 separators other than CR and LF (U+2028, U+0085) are data like any other character.
 
 On purpose this departs from the standard at end of input: the standard drops a message that no

@@ -5,6 +5,7 @@ the sidecar's own configuration (ports, probes, drain time, upstream)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -285,3 +286,11 @@ patches:
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(render(app))
     _validate(rendered, "1.29.0")
+
+
+def test_paths_in_the_kubernetes_guide_exist() -> None:
+    guide = (ROOT / "docs" / "kubernetes.md").read_text()
+    paths = set(re.findall(r"`((?:k8s|tests|scripts)/[\w./-]*[\w/])`", guide))
+    assert "k8s/components/genai-sidecar/" in paths
+    for path in paths:
+        assert (ROOT / path).exists(), path

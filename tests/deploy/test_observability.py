@@ -233,7 +233,8 @@ def _series(name: str, per_minute: int, **labels: str) -> dict[str, str]:
 
 def test_dashboard_counts_each_sidecar_once_whatever_its_semconv_mode(tmp_path: Path) -> None:
     """Sidecar a emits v1.41 names, b the latest names, c both: the token and error panels
-    add a and b and count c once. Prometheus evaluates the dashboard's own queries."""
+    add a and b and count c once. Prometheus evaluates the dashboard's own queries. (Rates are
+    multiples of 1/4 per second: promtool compares floats exactly.)"""
     exprs = dashboard_exprs()
     model = {"gen_ai_request_model": "m", "namespace": "llm"}
     input_series = [
@@ -242,11 +243,13 @@ def test_dashboard_counts_each_sidecar_once_whatever_its_semconv_mode(tmp_path: 
         _series("gen_ai_client_inference_usage_input_tokens_total", 120, instance="b", **model),
         _series("gen_ai_client_token_usage_sum", 240, instance="c", gen_ai_token_type="input", **model),
         _series("gen_ai_client_inference_usage_input_tokens_total", 240, instance="c", **model),
-        _series("gen_ai_client_operation_duration_seconds_count", 54, instance="a", **model),
-        _series("gen_ai_client_operation_duration_seconds_count", 6, instance="a", error_type="500", **model),
-        _series("gen_ai_client_inference_duration_seconds_count", 100, instance="b", **model),
+        _series("gen_ai_client_operation_duration_seconds_count", 45, instance="a", **model),
         _series(
-            "gen_ai_client_inference_duration_seconds_count", 20, instance="b", error_type="timeout", **model
+            "gen_ai_client_operation_duration_seconds_count", 15, instance="a", error_type="500", **model
+        ),
+        _series("gen_ai_client_inference_duration_seconds_count", 90, instance="b", **model),
+        _series(
+            "gen_ai_client_inference_duration_seconds_count", 30, instance="b", error_type="timeout", **model
         ),
         _series("gen_ai_client_operation_duration_seconds_count", 60, instance="c", **model),
         _series("gen_ai_client_inference_duration_seconds_count", 60, instance="c", **model),
@@ -254,8 +257,8 @@ def test_dashboard_counts_each_sidecar_once_whatever_its_semconv_mode(tmp_path: 
     cases = {
         "Input tokens / s by model / A": [('{gen_ai_request_model="m"}', 7.0)],
         "GenAI requests / s / A": [("{}", 4.0)],  # (60 + 120 + 60) per minute
-        "Error ratio / A": [("{}", 26 / 240)],
-        "Errors by type / A": [('{error_type="500"}', 0.1), ('{error_type="timeout"}', 1 / 3)],
+        "Error ratio / A": [("{}", 45 / 240)],
+        "Errors by type / A": [('{error_type="500"}', 0.25), ('{error_type="timeout"}', 0.5)],
     }
     tests = [
         {

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -139,17 +141,13 @@ def processes(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None] | Any:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None] | Any:
     report = yield
     procs = item.config.stash.get(_PROCESSES_KEY, None)
     if report.failed and procs is not None:
         for proc in procs.started:
             state = "running" if proc.alive() else f"exited {proc.popen.returncode}"
-            report.sections.append(
-                (f"{proc.name} ({state}) log {proc.log}", proc.log_tail() or "(empty)")
-            )
+            report.sections.append((f"{proc.name} ({state}) log {proc.log}", proc.log_tail() or "(empty)"))
     return report
 
 
@@ -171,8 +169,7 @@ def wait_http(proc: Proc, url: str, timeout: float = START_TIMEOUT_S) -> bytes:
     while time.monotonic() < deadline:
         if not proc.alive():
             pytest.fail(
-                f"{proc.name} exited with {proc.popen.returncode} before {url} answered:\n"
-                f"{proc.log_tail()}"
+                f"{proc.name} exited with {proc.popen.returncode} before {url} answered:\n{proc.log_tail()}"
             )
         status, body = http_get(url, timeout=2.0)
         if status == 200:
@@ -236,9 +233,7 @@ class LlamaServer:
 
 
 def _llama_version(binary: Path) -> tuple[str, str]:
-    out = subprocess.run(
-        [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
-    )
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     text = (out.stdout + out.stderr).strip()
     match = re.search(r"version:\s*(\d+)\s*\(([0-9a-f]+)\)", text)
     build = f"b{match.group(1)}" if match else "unknown"
@@ -438,15 +433,11 @@ def prometheus_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def prometheus(
-    processes: Processes, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], Prometheus]:
+def prometheus(processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Prometheus]:
     """A factory: ``prometheus("127.0.0.1:PORT")`` starts a Prometheus scraping that target's
     ``/metrics`` every second and waits until it is ready."""
     binary = prometheus_binary()
-    out = subprocess.run(
-        [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
-    )
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     version = (out.stdout + out.stderr).strip().splitlines()[0]
 
     def start(target: str) -> Prometheus:
@@ -493,6 +484,40 @@ class Sidecar:
         assert status == 200, f"admin /metrics answered {status}"
         return body.decode("utf-8")
 
+    def samples(self) -> list[Sample]:
+        """Every sample of the admin ``/metrics`` exposition."""
+        return [s for family in text_string_to_metric_families(self.metrics_text()) for s in family.samples]
+
+    def value(self, sample_name: str, **labels: str) -> float | None:
+        """The sum of the samples named ``sample_name`` whose labels include ``labels``;
+        None when there is none."""
+        found = [
+            s.value
+            for s in self.samples()
+            if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+        return sum(found) if found else None
+
+    def wait_value(
+        self, sample_name: str, expected: float | None = None, timeout: float = 15.0, **labels: str
+    ) -> float:
+        """Poll ``/metrics`` until the sample exists (and equals ``expected`` when given): the
+        sidecar records a call when the response has ended, a moment after the client saw it."""
+
+        def check() -> float | None:
+            value = self.value(sample_name, **labels)
+            if value is None or (expected is not None and value != expected):
+                return None
+            return value
+
+        waited = wait_for(
+            lambda: (check(),) if check() is not None else None,
+            timeout,
+            f"{sample_name}{labels} == {expected} on {self.admin_url}/metrics "
+            f"(last {self.value(sample_name, **labels)})",
+        )
+        return float(waited[0])
+
     def stop(self) -> int | None:
         """SIGTERM: the sidecar drains, flushes its telemetry and exits."""
         return self.proc.stop(signal.SIGTERM)
@@ -518,15 +543,11 @@ def sidecar_for(processes: Processes) -> Iterator[Callable[..., Sidecar]]:
         port, admin_port = free_port(), free_port()
         run_id = uuid.uuid4().hex
         # Only what the test passes: no OTEL_* or SIDECAR_* settings leak in from the shell.
-        full_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIDECAR_"))
-        }
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIDECAR_"))}
         full_env["OTEL_SERVICE_NAME"] = "genai-sidecar-e2e"
         full_env.update(env or {})
         attrs = full_env.get("OTEL_RESOURCE_ATTRIBUTES", "")
-        full_env["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
-            a for a in (attrs, f"e2e.run_id={run_id}") if a
-        )
+        full_env["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(a for a in (attrs, f"e2e.run_id={run_id}") if a)
         argv = [*sidecar_command(), "run", "--upstream", upstream_url]
         argv += ["--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin_port}"]
         argv += list(extra_args)

@@ -151,8 +151,7 @@ def _span(span: Any) -> dict[str, Any]:
             for e in _items(span.events)
         ],
         "links": [
-            {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
-            for link in _items(span.links)
+            {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()} for link in _items(span.links)
         ],
         "status": None if status is None else {"code": status.code, "message": status.message},
     }

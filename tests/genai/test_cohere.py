@@ -224,7 +224,7 @@ _types = st.sampled_from(
     )
 )  # fmt: skip
 _values = st.recursive(
-    json_values | _types, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=30
+    json_values | _types, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=12
 )
 _events = st.builds(SSEMessage, event=_types, data=_values.map(json.dumps)) | _values.map(
     lambda v: JSONDocument(data=json.dumps(v).encode())

@@ -292,7 +292,7 @@ _keys = st.sampled_from(
         "promptFeedback", "blockReason", "error", "code", "message", "status",
     )
 )  # fmt: skip
-_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=30)
+_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=12)
 _events = (_values | st.lists(_values, max_size=3)).map(
     lambda v: SSEMessage(event="message", data=json.dumps(v))
 )

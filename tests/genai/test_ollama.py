@@ -278,7 +278,7 @@ _ollama_keys = st.sampled_from(
     )
 )  # fmt: skip
 _ollama_lines = st.recursive(
-    json_values, lambda inner: st.dictionaries(_ollama_keys, inner, max_size=8), max_leaves=30
+    json_values, lambda inner: st.dictionaries(_ollama_keys, inner, max_size=8), max_leaves=12
 ).map(lambda v: JSONDocument(data=json.dumps(v).encode()))
 
 

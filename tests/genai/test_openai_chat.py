@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
@@ -292,6 +292,7 @@ def test_whole_body_too_large_to_read_is_not_premature() -> None:
     assert run([Oversize(size=9, limit=8)], streaming=True) == [PrematureEnd()]
 
 
+@settings(deadline=None)
 @given(st.lists(wire_events, max_size=12), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
@@ -299,6 +300,7 @@ def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None
     assert not (any(isinstance(o, StreamComplete) for o in found) and found[-1] == PrematureEnd())
 
 
+@settings(deadline=None)
 @given(request_bodies)
 def test_parse_request_never_raises(body: bytes) -> None:
     info = DIALECT.parse_request("/v1/chat/completions", body, "openai")

@@ -310,7 +310,7 @@ json_values: st.SearchStrategy[Any] = st.recursive(
         st.lists(inner, max_size=4)
         | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=6), inner, max_size=6)
     ),
-    max_leaves=40,
+    max_leaves=15,
 )
 
 

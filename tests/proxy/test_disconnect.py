@@ -38,10 +38,10 @@ async def test_client_disconnect_closes_upstream(start_sidecar: StartSidecar) ->
         await asyncio.wait_for(upstream_gone.wait(), timeout=10)
         # The proxy's pool holds no connection to the dead stream, and no stream is in flight.
         for _ in range(100):
-            if not sidecar.sidecar.state.active:
+            if not sidecar.sidecar.state.in_flight:
                 break
             await asyncio.sleep(0.01)
-        assert not sidecar.sidecar.state.active
+        assert sidecar.sidecar.state.in_flight == 0
         sent_at_close = sent
         await asyncio.sleep(0.1)
         assert sent == sent_at_close, "the upstream keeps no writer alive after the client left"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import io
 import hashlib
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from tests.conftest import StartSidecar
 from tests.proxy.upstreams import serve_handler
@@ -43,7 +45,7 @@ async def test_64_mib_request_body_arrives_byte_identical(start_sidecar: StartSi
 
     async with serve_handler(digest) as url:
         sidecar = await start_sidecar(url, listener={"max_body_bytes": 65 * 1024 * 1024})
-        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/upload", data=payload) as r:
+        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/upload", data=io.BytesIO(payload)) as r:
             assert r.status == 200
     assert seen["sha256"] == hashlib.sha256(payload).hexdigest()
 
@@ -54,7 +56,7 @@ async def test_headers_status_and_compressed_body_pass_through(start_sidecar: St
 
     async def upstream(request: web.Request) -> web.StreamResponse:
         received.update(request.headers)
-        received["_path_qs"] = request.path_qs
+        received["_raw_path"] = request.raw_path
         return web.Response(
             status=429,
             body=body,
@@ -73,7 +75,7 @@ async def test_headers_status_and_compressed_body_pass_through(start_sidecar: St
         sidecar = await start_sidecar(url)
         async with aiohttp.ClientSession(auto_decompress=False) as client:
             async with client.post(
-                f"{sidecar.url}/api/chat?keep=1&x=%2F",
+                URL(f"{sidecar.url}/api/chat?keep=1&x=%2F", encoded=True),
                 data=b'{"model": "m"}',
                 headers={
                     "Authorization": "Bearer secret",
@@ -93,7 +95,7 @@ async def test_headers_status_and_compressed_body_pass_through(start_sidecar: St
     assert headers["Retry-After"] == "7"
     assert "X-Hop" not in headers and "Keep-Alive" not in headers
     # request side
-    assert received["_path_qs"] == "/api/chat?keep=1&x=%2F"
+    assert received["_raw_path"] == "/api/chat?keep=1&x=%2F"
     assert received["Authorization"] == "Bearer secret"
     assert received["X-Custom"] == "v"
     assert received["Accept-Encoding"] == "gzip"

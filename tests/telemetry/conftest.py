@@ -49,10 +49,7 @@ class Sink:
         if data is None:
             return set()
         return {
-            metric.name
-            for rm in data.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
+            metric.name for rm in data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
         }
 
     def points(self, name: str) -> list[Any]:

@@ -34,8 +34,7 @@ def test_request_models_capped_on_metrics_not_on_spans(make_sink: MakeSink) -> N
     for model in ("m1", "m2", "m3", "m4"):
         run(sink, [], request=chat(model=model))
     models = sorted(
-        p.attributes["gen_ai.request.model"]
-        for p in sink.points("gen_ai.client.operation.duration")
+        p.attributes["gen_ai.request.model"] for p in sink.points("gen_ai.client.operation.duration")
     )
     assert models == ["_OTHER", "m1", "m2"]
     other = next(
@@ -53,7 +52,5 @@ def test_error_types_are_capped(make_sink: MakeSink) -> None:
     for reason in ("timeout", "weird_1", "weird_2"):
         recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=0.0)
         recorder.fail(reason, 1.0)
-    values = sorted(
-        p.attributes["error.type"] for p in sink.points("gen_ai.client.operation.duration")
-    )
+    values = sorted(p.attributes["error.type"] for p in sink.points("gen_ai.client.operation.duration"))
     assert values == ["_OTHER", "timeout"]

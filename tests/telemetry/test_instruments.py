@@ -8,9 +8,8 @@ v1.41.0 ``gen-ai-metrics.md``, semantic-conventions-genai ``token-metrics.yaml``
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.metrics.export import Histogram, Sum
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import Histogram, InMemoryMetricReader, Sum
 
 from sidecar.telemetry import instruments, semconv
 

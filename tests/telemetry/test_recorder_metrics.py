@@ -121,7 +121,13 @@ def test_streaming_call_v1_41(sink: Sink) -> None:
 
 def test_streaming_call_latest(make_sink: MakeSink) -> None:
     sink = make_sink(semconv="latest")
-    run(sink, [*STREAM[:-3], (T0 + 0.8, Usage(input_tokens=12, output_tokens=4, cache_read_tokens=8, reasoning_tokens=2))])
+    run(
+        sink,
+        [
+            *STREAM[:-3],
+            (T0 + 0.8, Usage(input_tokens=12, output_tokens=4, cache_read_tokens=8, reasoning_tokens=2)),
+        ],
+    )
 
     assert one(sink, "gen_ai.client.inference.time_to_first_chunk").sum == pytest.approx(0.25)
     assert one(sink, "gen_ai.client.inference.time_per_output_chunk").count == 3
@@ -208,9 +214,7 @@ def test_non_streaming_call_has_no_chunk_metrics(sink: Sink) -> None:
 
 
 def test_server_timing_wins_over_derivation(sink: Sink) -> None:
-    timing = ServerTiming(
-        time_to_first_token_s=0.05, time_per_output_token_s=0.02, request_duration_s=0.9
-    )
+    timing = ServerTiming(time_to_first_token_s=0.05, time_per_output_token_s=0.02, request_duration_s=0.9)
     run(sink, [*STREAM, (T0 + 0.8, timing)])
     assert one(sink, "gen_ai.server.time_to_first_token").sum == pytest.approx(0.05)
     assert one(sink, "gen_ai.server.time_per_output_token").sum == pytest.approx(0.02)

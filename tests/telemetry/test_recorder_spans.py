@@ -55,7 +55,8 @@ def test_span_timing_maps_perf_counter_to_wall_clock(sink: Sink) -> None:
     recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=t0)
     recorder.finish(t0 + 1.5, status=200, response_bytes=0)
     span = sink.span()
-    assert span.start_time is not None and span.end_time is not None
+    assert span.start_time is not None
+    assert span.end_time is not None
     assert span.end_time - span.start_time == pytest.approx(1.5e9, abs=1e3)
     # started at t0 (not later), so never after the moment we called start()
     assert span.start_time <= time.time_ns()
@@ -78,7 +79,16 @@ def test_span_attributes_v1_41(sink: Sink) -> None:
     )
     script = [
         *STREAM[:-3],
-        (1000.8, Usage(input_tokens=12, output_tokens=4, cache_read_tokens=5, cache_write_tokens=3, reasoning_tokens=1)),
+        (
+            1000.8,
+            Usage(
+                input_tokens=12,
+                output_tokens=4,
+                cache_read_tokens=5,
+                cache_write_tokens=3,
+                reasoning_tokens=1,
+            ),
+        ),
         (1000.8, FinishReason(reason="stop")),
         (1000.8, FinishReason(reason="length", choice=1)),
         (1000.8, StreamComplete()),

@@ -31,15 +31,14 @@ def test_defaults_without_environment() -> None:
     assert s.capture.mode == "NO_CONTENT"
     assert s.export_interval_s == 60.0
     assert s.temporality == "cumulative"
-    assert s.prometheus and not s.disabled
+    assert s.prometheus
+    assert not s.disabled
 
 
 def test_service_name_precedence() -> None:
     env = {"OTEL_SERVICE_NAME": "from-env", "OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}
     assert settings(env).service_name == "from-env"
-    assert settings({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}).service_name == (
-        "from-attrs"
-    )
+    assert settings({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}).service_name == ("from-attrs")
     explicit = TelemetryConfig(service_name="from-config")
     assert settings(env, config=explicit).service_name == "from-config"
 

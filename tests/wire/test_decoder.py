@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.wire.decoder import decoder_for, media_type
+from sidecar.wire.decoder import Decoder, decoder_for, media_type
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage
 from sidecar.wire.jsonarray import JSONArrayDecoder
 from sidecar.wire.jsonbody import JSONBodyDecoder
 from sidecar.wire.ndjson import NDJSONDecoder
 from sidecar.wire.sse import SSEDecoder
 
-CAPS = {"max_line_bytes": 64, "max_event_bytes": 128}
+
+def pick(content_type: str | None, *, stream_hint: bool = False) -> Decoder | None:
+    return decoder_for(content_type, max_line_bytes=64, max_event_bytes=128, stream_hint=stream_hint)
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,7 @@ CAPS = {"max_line_bytes": 64, "max_event_bytes": 128}
     ],
 )
 def test_known_types(content_type: str, kind: type) -> None:
-    assert isinstance(decoder_for(content_type, **CAPS), kind)
+    assert isinstance(pick(content_type), kind)
 
 
 @pytest.mark.parametrize(
@@ -44,17 +46,17 @@ def test_known_types(content_type: str, kind: type) -> None:
     ],
 )
 def test_other_types_get_no_decoder(content_type: str | None) -> None:
-    assert decoder_for(content_type, **CAPS) is None
-    assert decoder_for(content_type, stream_hint=True, **CAPS) is None
+    assert pick(content_type) is None
+    assert pick(content_type, stream_hint=True) is None
 
 
 def test_stream_hint_turns_json_into_a_streamed_array() -> None:
-    assert isinstance(decoder_for("application/json", stream_hint=True, **CAPS), JSONArrayDecoder)
-    assert isinstance(decoder_for("text/event-stream", stream_hint=True, **CAPS), SSEDecoder)
+    assert isinstance(pick("application/json", stream_hint=True), JSONArrayDecoder)
+    assert isinstance(pick("text/event-stream", stream_hint=True), SSEDecoder)
 
 
 def test_caps_are_passed_on() -> None:
-    sse = decoder_for("text/event-stream", **CAPS)
+    sse = pick("text/event-stream")
     assert sse is not None
     assert sse.feed(b"data: " + b"x" * 70 + b"\n\n") == [Oversize(size=76, limit=64)]
     line = b"data: " + b"x" * 50 + b"\n"
@@ -62,18 +64,18 @@ def test_caps_are_passed_on() -> None:
     assert sse.feed(line + b"\n") == [Oversize(size=152, limit=128)]
     assert sse.feed(b"data: ok\n\n") == [SSEMessage(event="message", data="ok")]
 
-    ndjson = decoder_for("application/x-ndjson", **CAPS)
+    ndjson = pick("application/x-ndjson")
     assert ndjson is not None
     assert ndjson.feed(b"z" * 65 + b"\n") == [Oversize(size=65, limit=64)]
 
-    array = decoder_for("application/json", stream_hint=True, **CAPS)
+    array = pick("application/json", stream_hint=True)
     assert array is not None
     assert array.feed(b'["' + b"a" * 200 + b'", 1]') == [
         Oversize(size=202, limit=128),
         JSONDocument(data=b"1"),
     ]
 
-    whole = decoder_for("application/json", **CAPS)
+    whole = pick("application/json")
     assert whole is not None
     whole.feed(b"b" * 129)
     assert whole.close() == [Oversize(size=129, limit=128)]

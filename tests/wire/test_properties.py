@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -154,12 +155,12 @@ def test_arbitrary_bytes_give_events_or_wire_error(payload: bytes, data: st.Data
     chunks = split_at(payload, points)
     for make in (SSEDecoder, NDJSONDecoder, JSONArrayDecoder, JSONBodyDecoder):
         outcome(make, chunks)
-        outcome(lambda m=make: m(4), chunks)  # tiny caps: the skipping paths too
+        outcome(partial(make, 4), chunks)  # tiny caps: the skipping paths too
 
 
 # --- round trips -------------------------------------------------------------------------
 
-FIELD_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"))
+FIELD_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"))
 
 
 @st.composite
@@ -169,7 +170,7 @@ def sse_messages(draw: st.DrawFn) -> list[dict[str, Any]]:
             st.fixed_dictionaries(
                 {
                     "event": FIELD_TEXT,
-                    "data": st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r")),
+                    "data": st.text(st.characters(codec="utf-8", exclude_characters="\r")),
                     "id": st.none() | FIELD_TEXT.filter(lambda s: "\0" not in s),
                     "retry": st.none() | st.integers(0, 10**12),
                     "comment": st.none() | FIELD_TEXT,

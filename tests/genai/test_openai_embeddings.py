@@ -1,0 +1,64 @@
+"""OpenAI embeddings dialect: never streamed, usage and identity from one body."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sidecar.genai.observations import (
+    Observation,
+    Operation,
+    PrematureEnd,
+    RequestInfo,
+    ResponseInfo,
+    StreamComplete,
+    Usage,
+)
+from sidecar.genai.openai_embeddings import DIALECT
+from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
+from tests.genai.transcripts import request_bodies, wire_events
+
+REQUEST = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai")
+
+
+def run(events: list[WireEvent], *, streaming: bool = False) -> list[Observation]:
+    observer = DIALECT.observer(REQUEST, streaming=streaming)
+    return [o for e in events for o in observer.observe(e)] + observer.close()
+
+
+def test_request_reads_the_model_and_never_streams() -> None:
+    body = b'{"model": "bge", "input": ["a", "b"], "stream": true}'
+    assert DIALECT.parse_request("/v1/embeddings", body, "vllm") == RequestInfo(
+        operation=Operation.EMBEDDINGS, provider="vllm", model="bge"
+    )
+    assert DIALECT.parse_request("/v1/embeddings", b"nope", "vllm") is None
+
+
+def test_body_without_usage() -> None:
+    assert run([JSONDocument(data=b'{"model": "bge", "data": []}')]) == [
+        ResponseInfo(model="bge"),
+        StreamComplete(),
+    ]
+
+
+def test_an_sse_message_is_read_like_a_body() -> None:
+    message = SSEMessage(event="message", data='{"usage": {"prompt_tokens": 4}}')
+    assert run([message], streaming=True) == [Usage(input_tokens=4), StreamComplete()]
+
+
+def test_unreadable_body_is_premature() -> None:
+    assert run([JSONDocument(data=b'{"data": [[0.1,')]) == [PrematureEnd()]
+
+
+@settings(deadline=None)
+@given(st.lists(wire_events, max_size=6), st.booleans())
+def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
+    found = run(events, streaming=streaming)
+    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+
+
+@settings(deadline=None)
+@given(request_bodies)
+def test_parse_request_never_raises(body: bytes) -> None:
+    info = DIALECT.parse_request("/v1/embeddings", body, "openai")
+    assert info is None or info.stream is False
