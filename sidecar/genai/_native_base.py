@@ -51,8 +51,8 @@ def event_value(event: WireEvent) -> Any:
 
 
 def route(path: str) -> str:
-    """The request path without query string or trailing slash."""
-    return path.split("?", 1)[0].rstrip("/")
+    """The request path without query string, fragment or trailing slash."""
+    return path.partition("?")[0].partition("#")[0].rstrip("/")
 
 
 def non_negative(value: int | None) -> int | None:

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str, parse_object
-from sidecar.genai._native_base import NativeObserver, error_fields, first_output, list_of_dicts
+from sidecar.genai._native_base import NativeObserver, error_fields, first_output, list_of_dicts, route
 from sidecar.genai.dialect import ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
@@ -109,7 +109,7 @@ class GeminiDialect:
         obj = parse_object(body)
         if obj is None:
             return None
-        match = _PATH.search(path.split("?", 1)[0])
+        match = _PATH.search(route(path).replace("%3A", ":").replace("%3a", ":"))
         config = _field(obj, "generationConfig", "generation_config")
         mime = _field(config, "responseMimeType", "response_mime_type")
         system, inputs = _messages(obj)

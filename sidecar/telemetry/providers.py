@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.sdk.version import __version__ as sdk_version
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
@@ -124,19 +125,13 @@ def build_resource(settings: TelemetrySettings) -> Resource:
     (Kubernetes Downward API, ``OTEL_RESOURCE_ATTRIBUTES``, ``service.name``). Built without the
     SDK's environment detectors so that the ``environ`` given to :func:`build` is the only input."""
     base: dict[str, str] = {
-        "telemetry.sdk.language": "python",
-        "telemetry.sdk.name": "opentelemetry",
-        "telemetry.sdk.version": _sdk_version(),
+        semconv.TELEMETRY_SDK_LANGUAGE: "python",
+        semconv.TELEMETRY_SDK_NAME: "opentelemetry",
+        semconv.TELEMETRY_SDK_VERSION: str(sdk_version),
         semconv.SERVICE_VERSION: __version__,
     }
     base.update(settings.resource_attributes)
     return Resource(base)
-
-
-def _sdk_version() -> str:
-    from opentelemetry.sdk.version import __version__ as sdk_version
-
-    return str(sdk_version)
 
 
 def build_sampler(environ: Mapping[str, str]) -> Sampler:

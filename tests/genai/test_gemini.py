@@ -29,9 +29,47 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.transcripts import json_values, wire_events
 
 STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_ODD = (
+    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
+    | st.builds(JSONDocument, data=st.binary(max_size=20))
+    | st.just(Oversize(size=2, limit=1))
+)
+_REQUEST_KEYS = st.sampled_from(
+    (
+        "contents",
+        "parts",
+        "text",
+        "role",
+        "systemInstruction",
+        "system_instruction",
+        "generationConfig",
+        "generation_config",
+        "temperature",
+        "topP",
+        "topK",
+        "maxOutputTokens",
+        "stopSequences",
+        "seed",
+        "candidateCount",
+        "responseMimeType",
+    )
+) | st.text(max_size=4)
+_REQUESTS = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
+    max_leaves=12,
+).map(lambda v: json.dumps(v).encode())
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
@@ -150,6 +188,7 @@ def test_snake_case_generation_config_is_read_too() -> None:
             False,
         ),
         ("/v1beta/tunedModels/my-tuned:generateContent", "my-tuned", False),
+        ("/v1beta/models/gemini-2.0-flash%3AstreamGenerateContent?alt=sse", "gemini-2.0-flash", True),
         ("/v1beta/gemini:generateContent", None, False),
     ],
 )
@@ -164,7 +203,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse(STREAM, body) is None
 
 
-@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+@given(st.binary(max_size=64) | _REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request(STREAM, body, "gcp.gemini")
 
@@ -223,7 +262,7 @@ def test_blocked_prompt_ends_the_stream_as_content_filter() -> None:
 
 
 def test_one_chunk_per_candidate_tool_call_first() -> None:
-    parts = [
+    parts: list[dict[str, Any]] = [
         {"text": "thinking", "thought": True},
         {"text": "answer"},
         {"functionCall": {"name": "f", "args": {}}},
@@ -292,13 +331,17 @@ _keys = st.sampled_from(
         "promptFeedback", "blockReason", "error", "code", "message", "status",
     )
 )  # fmt: skip
-_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=12)
+_values = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
+    max_leaves=12,
+)
 _events = (_values | st.lists(_values, max_size=3)).map(
     lambda v: SSEMessage(event="message", data=json.dumps(v))
 )
 
 
-@given(st.lists(_events | wire_events, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
+@given(st.lists(_events | _ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
 def test_observer_never_raises(events: list[WireEvent], streaming: bool, candidates: int | None) -> None:
     request = RequestInfo(
         operation=Operation.GENERATE_CONTENT, provider="gcp.gemini", choice_count=candidates

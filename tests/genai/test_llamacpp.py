@@ -30,7 +30,44 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.transcripts import json_values, wire_events
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_ODD = (
+    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
+    | st.builds(JSONDocument, data=st.binary(max_size=20))
+    | st.just(Oversize(size=2, limit=1))
+)
+_REQUEST_KEYS = st.sampled_from(
+    (
+        "prompt",
+        "stream",
+        "n_predict",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "seed",
+        "stop",
+        "n_cmpl",
+        "n",
+        "json_schema",
+        "response_format",
+        "type",
+        "model",
+        "frequency_penalty",
+    )
+) | st.text(max_size=4)
+_REQUESTS = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
+    max_leaves=12,
+).map(lambda v: json.dumps(v).encode())
 
 
 def parse(body: Any, path: str = "/completion") -> RequestInfo | None:
@@ -125,7 +162,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse(body) is None
 
 
-@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+@given(st.binary(max_size=64) | _REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request("/completion", body, "llama_cpp")
 
@@ -230,13 +267,17 @@ _keys = st.sampled_from(
         "stop_type", "error", "code", "message", "type",
     )
 )  # fmt: skip
-_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=12)
+_values = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
+    max_leaves=12,
+)
 _events = (_values | st.lists(_values, max_size=3)).map(
     lambda v: SSEMessage(event="message", data=json.dumps(v))
 )
 
 
-@given(st.lists(_events | wire_events, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
+@given(st.lists(_events | _ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
 def test_observer_never_raises(events: list[WireEvent], streaming: bool, choices: int | None) -> None:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="llama_cpp", choice_count=choices)
     observer = DIALECT.observer(request, streaming=streaming)

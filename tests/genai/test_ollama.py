@@ -30,7 +30,46 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.ollama import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.transcripts import json_values, wire_events
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_ODD = (
+    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
+    | st.builds(JSONDocument, data=st.binary(max_size=20))
+    | st.just(Oversize(size=2, limit=1))
+)
+_REQUEST_KEYS = st.sampled_from(
+    (
+        "model",
+        "messages",
+        "role",
+        "content",
+        "stream",
+        "options",
+        "temperature",
+        "top_p",
+        "top_k",
+        "num_predict",
+        "stop",
+        "seed",
+        "format",
+        "system",
+        "prompt",
+        "input",
+        "frequency_penalty",
+        "presence_penalty",
+    )
+) | st.text(max_size=4)
+_REQUESTS = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
+    max_leaves=12,
+).map(lambda v: json.dumps(v).encode())
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
@@ -158,7 +197,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse("/api/chat", body) is None
 
 
-@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+@given(st.binary(max_size=64) | _REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     for path in ("/api/chat", "/api/generate", "/api/embed", "/other"):
         DIALECT.parse_request(path, body, "ollama")
@@ -278,11 +317,13 @@ _ollama_keys = st.sampled_from(
     )
 )  # fmt: skip
 _ollama_lines = st.recursive(
-    json_values, lambda inner: st.dictionaries(_ollama_keys, inner, max_size=8), max_leaves=12
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ollama_keys, inner, max_size=6),
+    max_leaves=12,
 ).map(lambda v: JSONDocument(data=json.dumps(v).encode()))
 
 
-@given(st.lists(_ollama_lines | wire_events, max_size=8), st.booleans())
+@given(st.lists(_ollama_lines | _ODD, max_size=8), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     for operation in (Operation.CHAT, Operation.EMBEDDINGS):
         observer = DIALECT.observer(RequestInfo(operation=operation, provider="ollama"), streaming=streaming)

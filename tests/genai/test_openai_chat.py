@@ -4,6 +4,7 @@ ordinary streams in test_transcripts.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import given, settings
@@ -41,7 +42,7 @@ def sse(data: Any, event: str = "message") -> SSEMessage:
     return SSEMessage(event=event, data=data if isinstance(data, str) else json.dumps(data))
 
 
-def run(events: list[WireEvent], *, streaming: bool = True) -> list[Observation]:
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
     observer = DIALECT.observer(REQUEST, streaming=streaming)
     found = [o for event in events for o in observer.observe(event)]
     return found + observer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import given, settings
@@ -29,7 +30,7 @@ def parse(body: dict[str, Any]) -> RequestInfo | None:
     return DIALECT.parse_request("/v1/completions", json.dumps(body).encode(), "llama_cpp")
 
 
-def run(events: list[WireEvent], *, streaming: bool = True) -> list[Observation]:
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
     observer = DIALECT.observer(REQUEST, streaming=streaming)
     return [o for e in events for o in observer.observe(e)] + observer.close()
 

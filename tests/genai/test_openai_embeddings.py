@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +23,7 @@ from tests.genai.transcripts import request_bodies, wire_events
 REQUEST = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai")
 
 
-def run(events: list[WireEvent], *, streaming: bool = False) -> list[Observation]:
+def run(events: Sequence[WireEvent], *, streaming: bool = False) -> list[Observation]:
     observer = DIALECT.observer(REQUEST, streaming=streaming)
     return [o for e in events for o in observer.observe(e)] + observer.close()
 

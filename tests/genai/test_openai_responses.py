@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import given, settings
@@ -38,7 +39,7 @@ def event(payload: dict[str, Any], name: str = "message") -> SSEMessage:
     return SSEMessage(event=name, data=json.dumps(payload))
 
 
-def run(events: list[WireEvent], *, streaming: bool = True) -> list[Observation]:
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
     observer = DIALECT.observer(REQUEST, streaming=streaming)
     return [o for e in events for o in observer.observe(e)] + observer.close()
 

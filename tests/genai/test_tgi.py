@@ -27,7 +27,40 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.tgi import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.transcripts import json_values, wire_events
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_ODD = (
+    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
+    | st.builds(JSONDocument, data=st.binary(max_size=20))
+    | st.just(Oversize(size=2, limit=1))
+)
+_REQUEST_KEYS = st.sampled_from(
+    (
+        "inputs",
+        "parameters",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "seed",
+        "stop",
+        "grammar",
+        "type",
+        "stream",
+        "frequency_penalty",
+    )
+) | st.text(max_size=4)
+_REQUESTS = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
+    max_leaves=12,
+).map(lambda v: json.dumps(v).encode())
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
@@ -107,7 +140,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse("/generate", body) is None
 
 
-@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+@given(st.binary(max_size=64) | _REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request("/generate_stream", body, "tgi")
 
@@ -165,13 +198,17 @@ _keys = st.sampled_from(
         "generated_tokens", "input_length", "prompt_tokens", "error", "error_type",
     )
 )  # fmt: skip
-_values = st.recursive(json_values, lambda inner: st.dictionaries(_keys, inner, max_size=8), max_leaves=12)
+_values = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
+    max_leaves=12,
+)
 _events = (_values | st.lists(_values, max_size=3)).map(
     lambda v: SSEMessage(event="message", data=json.dumps(v))
 )
 
 
-@given(st.lists(_events | wire_events, max_size=8), st.booleans())
+@given(st.lists(_events | _ODD, max_size=8), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
     observer = DIALECT.observer(request, streaming=streaming)
