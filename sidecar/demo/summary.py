@@ -19,7 +19,7 @@ from sidecar.telemetry.semconv import Signal
 MODEL_LABEL = semconv.GEN_AI_REQUEST_MODEL.replace(".", "_")
 ERROR_LABEL = semconv.ERROR_TYPE.replace(".", "_")
 TOKEN_TYPE_LABEL = semconv.GEN_AI_TOKEN_TYPE.replace(".", "_")
-FINISH_LABEL = semconv.FINISH_REASON
+FINISH_LABEL = semconv.GEN_AI_RESPONSE_FINISH_REASONS.replace(".", "_")
 
 
 @dataclass(slots=True)
