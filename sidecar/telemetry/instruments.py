@@ -149,6 +149,12 @@ def create_server_time_per_output_token(meter: Meter) -> Histogram:
 # ------------------------------------------------------------------------ own-namespace metrics
 
 
+def create_finish_reasons(meter: Meter) -> Counter:
+    """Response side, one count per choice's finish reason (``length``, ``content_filter``,
+    ``error``...): the mix that dashboards and alerts need, which semconv keeps on spans only."""
+    return _counter(meter, semconv.FINISH_REASONS)
+
+
 def create_tap_errors(meter: Meter) -> Counter:
     """Sidecar itself: streams whose decoding/telemetry tap failed and was switched off."""
     return _counter(meter, semconv.TAP_ERRORS)
@@ -195,6 +201,7 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (_v141(Signal.SERVER_REQUEST_DURATION), create_server_request_duration),
     (_v141(Signal.SERVER_TIME_TO_FIRST_TOKEN), create_server_time_to_first_token),
     (_v141(Signal.SERVER_TIME_PER_OUTPUT_TOKEN), create_server_time_per_output_token),
+    (semconv.FINISH_REASONS, create_finish_reasons),
     (semconv.TAP_ERRORS, create_tap_errors),
     (semconv.REQUESTS_ACTIVE, create_requests_active),
     (semconv.PROXIED_BYTES, create_proxied_bytes),

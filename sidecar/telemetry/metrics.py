@@ -60,6 +60,15 @@ class GenAIMetrics:
                     by_name[spec.name] = instruments.create(meter, spec)
                 entries[spec.name] = (spec, by_name[spec.name])
             self._signals[signal] = tuple(entries.values())
+        self._finish_reasons: Counter = instruments.create_finish_reasons(meter)
+
+    def record_finish_reasons(
+        self, reasons: tuple[str, ...], attributes: Attributes, ctx: Context | None
+    ) -> None:
+        """One count per choice's finish reason, with the call's metric attributes."""
+        for reason in reasons:
+            attrs = {**attributes, semconv.GEN_AI_RESPONSE_FINISH_REASONS: reason}
+            self._finish_reasons.add(1, attrs, context=ctx)
 
     def record(
         self,

@@ -42,7 +42,6 @@ from sidecar.genai.observations import (
     RequestInfo,
     ResponseInfo,
     ServerTiming,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
@@ -234,7 +233,6 @@ class StreamRecorder:
     __slots__ = (
         "_choices",
         "_chunks",
-        "_complete",
         "_ctx",
         "_done",
         "_first_t",
@@ -284,7 +282,6 @@ class StreamRecorder:
         self._response_model: str | None = None
         self._response_id: str | None = None
         self._upstream_error: UpstreamError | None = None
-        self._complete = False
         self._premature = False
         self._span: trace_api.Span | None = None
         self._ctx: Context | None = None
@@ -415,10 +412,9 @@ class StreamRecorder:
                 self._timing = _merge_timing(self._timing, obs)
             elif isinstance(obs, UpstreamError):
                 self._upstream_error = obs
-            elif isinstance(obs, StreamComplete):
-                self._complete = True
             elif isinstance(obs, PrematureEnd):
                 self._premature = True
+            # StreamComplete needs nothing: a stream that lacks it is reported as PrematureEnd.
         except Exception:
             self._internal_error("observe")
 
@@ -525,6 +521,7 @@ class StreamRecorder:
             self._ctx,
         )
         reasons = self._finish_reasons(error_type)
+        tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons)
         span = self._span
         content: dict[str, list[Any]] = {}

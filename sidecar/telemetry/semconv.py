@@ -374,6 +374,13 @@ EXPORT_DROPPED = MetricSpec(
     unit="{item}",
     description="Spans, log records and metric points dropped by export, by signal and reason.",
 )
+FINISH_REASONS = MetricSpec(
+    name="genai_sidecar.finish_reasons",
+    kind="counter",
+    unit="{choice}",
+    description="Finish reasons of GenAI calls, one per choice (error when a stream ended early); "
+    "gen_ai.response.finish_reasons holds the one reason.",
+)
 HTTP_SERVER_REQUEST_DURATION = MetricSpec(
     name="http.server.request.duration",
     kind="histogram",
@@ -383,6 +390,7 @@ HTTP_SERVER_REQUEST_DURATION = MetricSpec(
     error_type=True,
 )
 OWN_METRICS: Final = (
+    FINISH_REASONS,
     TAP_ERRORS,
     REQUESTS_ACTIVE,
     PROXIED_BYTES,

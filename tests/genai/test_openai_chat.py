@@ -306,3 +306,8 @@ def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None
 def test_parse_request_never_raises(body: bytes) -> None:
     info = DIALECT.parse_request("/v1/chat/completions", body, "openai")
     assert info is None or info.operation is Operation.CHAT
+
+
+def test_choice_without_delta_still_finishes() -> None:
+    found = run([sse({"choices": [{"index": 0, "finish_reason": "content_filter"}]})])
+    assert found == [FinishReason(reason="content_filter"), PrematureEnd()]

@@ -39,7 +39,7 @@ from sidecar.wire.jsonarray import JSONArrayDecoder
 from sidecar.wire.jsonbody import JSONBodyDecoder
 from sidecar.wire.ndjson import NDJSONDecoder
 from sidecar.wire.sse import SSEDecoder
-from tests.helpers import Feedable, feed_bytewise, feed_split, feed_whole, split_at
+from tests.helpers import Feedable, feed_split, split_at
 
 ROOT: Final = Path(__file__).resolve().parents[1] / "data" / "transcripts"
 
@@ -246,21 +246,22 @@ def random_chunks(seed: int) -> Callable[[bytes], list[bytes]]:
     return chunker
 
 
+def bytewise(body: bytes) -> list[bytes]:
+    """One byte per chunk."""
+    return [body[i : i + 1] for i in range(len(body))]
+
+
 def check_transcript(path: Path, *, seeds: Iterable[int] = range(8)) -> None:
     """Assert the transcript yields its expected observations whole, byte by byte and split."""
-    transcript = load(path)
-    want = expected_observations(transcript)
-    request = request_info(transcript)
-    make = lambda: _Tap(transcript, request)  # noqa: E731
-    body = transcript.body
-    whole = [as_dict(o) for o in feed_whole(make, body)]
-    assert same(whole, want), f"{case_id(path)} whole:\n got {whole}\nwant {want}"
-    bytewise = [as_dict(o) for o in feed_bytewise(make, body)]
-    assert same(bytewise, want), f"{case_id(path)} byte by byte:\n got {bytewise}\nwant {want}"
-    for seed in seeds:
-        pieces = random_chunks(seed)(body)
-        split = [as_dict(o) for o in feed_split(make, body, _offsets(pieces))]
-        assert same(split, want), f"{case_id(path)} split {seed}:\n got {split}\nwant {want}"
+    want = expected_observations(load(path))
+    ways: list[tuple[str, Callable[[bytes], Iterable[bytes]] | None]] = [
+        ("whole", None),
+        ("byte by byte", bytewise),
+    ]
+    ways += [(f"split (seed {seed})", random_chunks(seed)) for seed in seeds]
+    for label, chunks in ways:
+        got = [as_dict(o) for o in observe_transcript(path, chunks=chunks)]
+        assert same(got, want), f"{case_id(path)} {label}:\n got {got}\nwant {want}"
 
 
 # ---------------------------------------------------------------- hypothesis strategies

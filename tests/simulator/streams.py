@@ -102,3 +102,17 @@ async def fetch(session: aiohttp.ClientSession, api: Api, headers: dict[str, str
             received.error = exc
         received.ended = time.monotonic()
     return received
+
+
+def token_times(api: Api, received: Received) -> list[float]:
+    """Arrival time of each output token: when the read that completed its frame arrived."""
+    separator = b"\n\n" if api.sse else b"\n"
+    pending = b""
+    times: list[float] = []
+    for arrived, chunk in received.arrivals:
+        pending += chunk
+        *complete, pending = pending.split(separator)
+        for frame in complete:
+            if frame.strip() and api.is_token(api.payload(frame)):
+                times.append(arrived)
+    return times

@@ -267,7 +267,7 @@ async def test_ollama_sdk_stream_faults(sim: RunningSimulator) -> None:
     async def consume(fault: str) -> list[ollama.ChatResponse]:
         headers = {**TOKENS, "x-sim-fault": fault}
         async with ollama.AsyncClient(host=sim.url, headers=headers) as client:
-            stream = await client.chat(model="m", messages=[{"role": "user", "content": "x"}])
+            stream = await client.chat(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
             return [part async for part in stream]
 
     with pytest.raises(ollama.ResponseError, match="overloaded"):
@@ -297,8 +297,7 @@ async def test_non_stream_faults(openai_client: openai.AsyncOpenAI, http: aiohtt
         raw = await r.read()
     with pytest.raises(json.JSONDecodeError):
         json.loads(raw)
-    async with http.post(
-        "/api/chat", json={**body, "stream": False}, headers={"x-sim-fault": "stall", "x-sim-stall-ms": "100"}
-    ) as r:
-        with pytest.raises(aiohttp.ClientError):
+    stall = {"x-sim-fault": "stall", "x-sim-stall-ms": "100"}
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        async with http.post("/api/chat", json={**body, "stream": False}, headers=stall) as r:
             await r.read()

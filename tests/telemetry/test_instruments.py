@@ -43,6 +43,7 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
     "gen_ai.server.time_per_output_token": ("histogram", "s", TPOT),
     # own namespace + HTTP
     "genai_sidecar.tap.errors": ("counter", "{error}", None),
+    "genai_sidecar.finish_reasons": ("counter", "{choice}", None),
     "genai_sidecar.requests.active": ("updowncounter", "{request}", None),
     "genai_sidecar.proxied.bytes": ("counter", "By", None),
     "genai_sidecar.export.dropped": ("counter", "{item}", None),
@@ -51,6 +52,7 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
 
 OWN = {
     "genai_sidecar.tap.errors",
+    "genai_sidecar.finish_reasons",
     "genai_sidecar.requests.active",
     "genai_sidecar.proxied.bytes",
     "genai_sidecar.export.dropped",

@@ -335,3 +335,22 @@ def test_embeddings_call(make_sink: MakeSink) -> None:
     assert point.value == 42
     assert point.attributes["gen_ai.operation.name"] == "embeddings"
     assert one(sink, "gen_ai.client.inference.usage.output_tokens").value == 0
+
+
+def test_finish_reasons_counted_per_choice_with_error_for_a_premature_end(sink: Sink) -> None:
+    two_choices = [
+        (T0 + 0.2, text("a", choice=0)),
+        (T0 + 0.2, text("b", choice=1)),
+        (T0 + 0.3, FinishReason(reason="length", choice=0)),
+        (T0 + 0.3, FinishReason(reason="stop", choice=1)),
+        (T0 + 0.3, StreamComplete()),
+    ]
+    run(sink, two_choices)
+    run(sink, [(T0 + 0.2, text("a")), (T0 + 0.5, PrematureEnd())])
+    counts = {
+        p.attributes["gen_ai.response.finish_reasons"]: p.value
+        for p in sink.points("genai_sidecar.finish_reasons")
+    }
+    assert counts == {"length": 1, "stop": 1, "error": 1}
+    point = sink.points("genai_sidecar.finish_reasons")[0]
+    assert point.attributes["gen_ai.request.model"] == "llama3"

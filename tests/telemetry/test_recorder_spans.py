@@ -7,6 +7,7 @@ import time
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
+from sidecar.config import ConfigError
 from sidecar.genai.observations import (
     FinishReason,
     Operation,
@@ -219,3 +220,23 @@ def test_span_for_other_operations(sink: Sink) -> None:
     span = sink.span()
     assert span.name == "embeddings e5"
     assert span.attributes["gen_ai.response.model"] == "e5-large"
+
+
+def test_sampler_from_environment(make_sink: MakeSink) -> None:
+    sink = make_sink(environ={"OTEL_TRACES_SAMPLER": "always_off"})
+    run(sink, [])
+    assert sink.spans.get_finished_spans() == ()
+    assert len(sink.points("gen_ai.client.operation.duration")) == 1
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"OTEL_TRACES_SAMPLER": "sometimes"},
+        {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"},
+    ],
+)
+def test_bad_sampler_fails_fast(make_sink: MakeSink, environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="OTEL_TRACES_SAMPLER"):
+        make_sink(environ=environ)
