@@ -173,8 +173,12 @@ async def _stream(
             sent += len(chunk)
             if tap is not None:
                 tap.feed(chunk, t)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         # The client went away: stop reading the upstream at once and drop its connection.
+        upstream.close()
+        recorder.fail(CLIENT_CANCEL, time.perf_counter(), status=upstream.status)
+        return response
+    except asyncio.CancelledError:
         upstream.close()
         recorder.fail(CLIENT_CANCEL, time.perf_counter(), status=upstream.status)
         raise
