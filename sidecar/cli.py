@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE")
 
     demo = sub.add_parser("demo", help="simulator + sidecar + labelled traffic, with a live summary")
-    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
+    demo.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
+    )
     demo.add_argument(
         "--scenario",
         action="append",
@@ -61,7 +63,7 @@ def _load(args: argparse.Namespace, path: str | None) -> Config:
 
 def _install_uvloop() -> None:
     try:
-        import uvloop  # noqa: PLC0415 - optional accelerator
+        import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -74,8 +76,8 @@ def _setup_logging(level: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sidecar.demo.runner import pick, run_demo  # noqa: PLC0415
-    from sidecar.demo.traffic import MissingSDK, check_sdks  # noqa: PLC0415
+    from sidecar.demo.runner import pick, run_demo
+    from sidecar.demo.traffic import MissingSDK, check_sdks
 
     if args.rate <= 0:
         raise ConfigError("--rate", f"must be greater than 0, got {args.rate}")
@@ -89,7 +91,9 @@ def _demo(args: argparse.Namespace) -> int:
     kwargs = {"listen": args.listen, "admin_listen": args.admin_listen}
     try:
         asyncio.run(
-            run_demo(out=sys.stdout, duration_s=args.duration, scenarios=args.scenario, rate=args.rate, **kwargs)
+            run_demo(
+                out=sys.stdout, duration_s=args.duration, scenarios=args.scenario, rate=args.rate, **kwargs
+            )
         )
     except OSError as e:
         print(f"genai-sidecar: cannot start the demo: {e}", file=sys.stderr)
@@ -108,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.buffer.write(_json.dumps(as_dict(config)) + b"\n")
             return 0
         if args.command == "simulate":
-            from sidecar.simulator.server import run_simulator  # noqa: PLC0415
+            from sidecar.simulator.server import run_simulator
 
             _setup_logging("info")
             _install_uvloop()
@@ -120,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    from sidecar.proxy.server import serve  # noqa: PLC0415 - keep check-config light
+    from sidecar.proxy.server import serve
 
     _setup_logging(config.logging.level)
     _install_uvloop()

@@ -62,7 +62,10 @@ def test_check_config_prints_effective_config() -> None:
     ],
 )
 def test_bad_config_exits_2_with_one_line_naming_the_key(name: str, key: str) -> None:
-    for args in (("check-config", str(DATA / "invalid" / name)), ("run", "--config", str(DATA / "invalid" / name))):
+    for args in (
+        ("check-config", str(DATA / "invalid" / name)),
+        ("run", "--config", str(DATA / "invalid" / name)),
+    ):
         result = run_cli(*args)
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()

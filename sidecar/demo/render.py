@@ -7,7 +7,17 @@ from collections.abc import Mapping
 
 from sidecar.demo.summary import ScenarioRow
 
-HEADERS = ("scenario", "requests", "TTFC p50", "TTFC p95", "TPOC p50", "tok in", "tok out", "finish reasons", "errors")
+HEADERS = (
+    "scenario",
+    "requests",
+    "TTFC p50",
+    "TTFC p95",
+    "TPOC p50",
+    "tok in",
+    "tok out",
+    "finish reasons",
+    "errors",
+)
 
 
 def _ms(seconds: float | None) -> str:

@@ -42,7 +42,7 @@ def _banner(sidecar: Sidecar, upstream: str) -> str:
     return (
         f"genai-sidecar demo: simulated model server {upstream}, sidecar {sidecar.proxy_url}\n"
         f"  Prometheus metrics: {sidecar.admin_url}/metrics\n"
-        "  OTLP: set OTEL_EXPORTER_OTLP_ENDPOINT=http://COLLECTOR:4317 (and OTEL_EXPORTER_OTLP_INSECURE=true)\n"
+        "  OTLP: set OTEL_EXPORTER_OTLP_ENDPOINT=http://COLLECTOR:4317 and OTEL_EXPORTER_OTLP_INSECURE=true\n"
         "  before `make demo` to push the same metrics, spans and logs to a Collector.\n"
         "  Ctrl-C stops."
     )
@@ -67,7 +67,11 @@ async def run_demo(
     config = load_config(
         None,
         environ=os.environ,
-        overrides={"upstream.url": simulator.url, "listener.address": listen, "listener.admin_address": admin_listen},
+        overrides={
+            "upstream.url": simulator.url,
+            "listener.address": listen,
+            "listener.admin_address": admin_listen,
+        },
     )
     sidecar = Sidecar(config, build_telemetry(config, os.environ))
     stop = asyncio.Event()

@@ -33,9 +33,31 @@ class Scenario:
 
 
 _WORDS: Final = (
-    "explain summarise translate compare list describe outline rewrite classify extract the a "
-    "cluster latency budget token stream model server request pod node queue cache"
-).split()
+    "explain",
+    "summarise",
+    "translate",
+    "compare",
+    "list",
+    "describe",
+    "outline",
+    "rewrite",
+    "classify",
+    "extract",
+    "the",
+    "a",
+    "cluster",
+    "latency",
+    "budget",
+    "token",
+    "stream",
+    "model",
+    "server",
+    "request",
+    "pod",
+    "node",
+    "queue",
+    "cache",
+)
 
 
 def _prompt(rng: random.Random, words: int) -> str:

@@ -20,8 +20,8 @@ class MissingSDK(RuntimeError):
 
 def check_sdks() -> None:
     try:
-        import ollama  # noqa: F401, PLC0415
-        import openai  # noqa: F401, PLC0415
+        import ollama  # noqa: F401
+        import openai  # noqa: F401
     except ImportError as e:
         raise MissingSDK(
             f"the demo drives traffic with the official SDKs; install them: pip install "
@@ -30,7 +30,7 @@ def check_sdks() -> None:
 
 
 async def _openai_call(base_url: str, model: str, call: Call) -> None:
-    from openai import AsyncOpenAI  # noqa: PLC0415
+    from openai import AsyncOpenAI
 
     async with AsyncOpenAI(base_url=f"{base_url}/v1", api_key="demo", max_retries=0) as client:
         kwargs: dict[str, Any] = {}
@@ -51,7 +51,7 @@ async def _openai_call(base_url: str, model: str, call: Call) -> None:
 
 
 async def _ollama_call(base_url: str, model: str, call: Call) -> None:
-    from ollama import AsyncClient  # noqa: PLC0415
+    from ollama import AsyncClient
 
     client = AsyncClient(host=base_url, headers=call.sim_headers)
     try:
@@ -63,7 +63,7 @@ async def _ollama_call(base_url: str, model: str, call: Call) -> None:
             if call.action == "walk_away" and part.message.content:
                 break
     finally:
-        await client.close()
+        await client.close()  # type: ignore[no-untyped-call]
 
 
 async def one_call(base_url: str, scenario: Scenario, call: Call) -> None:

@@ -90,8 +90,9 @@ class Usage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinishReason:
-    """A finish reason for one choice, normalised to the semconv spelling where one exists
-    (``stop``, ``length``, ``tool_call``/``tool_calls`` as the provider says it, ``content_filter``, ``error``)."""
+    """A finish reason for one choice: the provider's value, or the semconv spelling where a
+    dialect normalises (``stop``, ``length``, ``content_filter``, ``error``); each dialect
+    documents its map."""
 
     reason: str
     choice: int = 0

@@ -16,16 +16,12 @@ from sidecar.proxy.state import STATE, ProxyState
 def _client_session(config: Config, *, pooled: bool) -> aiohttp.ClientSession:
     up = config.upstream
     if pooled:
-        connector = aiohttp.TCPConnector(
-            limit=up.max_connections, keepalive_timeout=up.keepalive_timeout_s
-        )
+        connector = aiohttp.TCPConnector(limit=up.max_connections, keepalive_timeout=up.keepalive_timeout_s)
     else:
         connector = aiohttp.TCPConnector(limit=up.max_connections, force_close=True)
     return aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=up.connect_timeout_s, sock_read=up.read_timeout_s
-        ),
+        timeout=aiohttp.ClientTimeout(total=None, connect=up.connect_timeout_s, sock_read=up.read_timeout_s),
         auto_decompress=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=(),

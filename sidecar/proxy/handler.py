@@ -107,7 +107,9 @@ async def _forward(
         upstream = await _send(state, request.method, url, headers, body, request)
     except aiohttp.ClientConnectorError as e:
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
-        return error_response(502, "upstream_unreachable", f"cannot connect to upstream {state.upstream}: {e.os_error}")
+        return error_response(
+            502, "upstream_unreachable", f"cannot connect to upstream {state.upstream}: {e.os_error}"
+        )
     except TimeoutError:
         recorder.fail(TIMEOUT, time.perf_counter(), status=504)
         return error_response(504, "upstream_timeout", f"upstream {state.upstream} did not answer in time")
@@ -130,7 +132,8 @@ async def _send(
 ) -> aiohttp.ClientResponse:
     """Send upstream over the pool; a pooled connection the server already closed is retried once,
     on a fresh connection, because no response byte has been received yet."""
-    assert state.session is not None and state.fresh_session is not None
+    assert state.session is not None
+    assert state.fresh_session is not None
     skip = skipped_auto_headers(request.headers)
     try:
         return await state.session.request(
@@ -187,7 +190,9 @@ async def _stream(
         t = time.perf_counter()
         if tap is not None:
             tap.close(t)
-        recorder.fail(TIMEOUT if isinstance(e, TimeoutError) else UPSTREAM_DISCONNECTED, t, status=upstream.status)
+        recorder.fail(
+            TIMEOUT if isinstance(e, TimeoutError) else UPSTREAM_DISCONNECTED, t, status=upstream.status
+        )
         upstream.close()
         if request.transport is not None:
             request.transport.close()

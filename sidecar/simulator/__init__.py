@@ -36,7 +36,8 @@ Per-request controls (request headers; defaults come from :class:`SimulatorSetti
     tokens the connection closes with no terminal event (a truncated chunked body).
     ``malformed``: one JSON line/event cut short after half the tokens, the rest of the stream
     intact. ``oversize``: the token after half the tokens carries ``x-sim-oversize-bytes`` extra
-    bytes (default 2 MiB) in one line, still valid and still one word. ``stall``: nothing more
+    bytes (default 2 MiB) in one line, still valid and still one word (Responses' closing events
+    repeat the full text, so they are huge too). ``stall``: nothing more
     after the first output chunk for ``x-sim-stall-ms`` (default 300000), then the connection
     closes. ``error-event``: after half the tokens, the API's in-stream error (Anthropic
     ``event: error`` ``overloaded_error``; Ollama ``{"error": ...}`` line; OpenAI chat/completions
@@ -48,7 +49,8 @@ Per-request controls (request headers; defaults come from :class:`SimulatorSetti
 ``x-sim-body-bytes``
     On ``GET /sim/bytes`` only: the body size when the ``n`` query parameter is absent.
 
-A control header with a bad value is answered 400 in the API's error format.
+A control header with a bad value is answered 400 in the API's error format. Details, per-API
+mappings and the raw routes: ``sidecar/simulator/README.md``.
 """
 
 from __future__ import annotations

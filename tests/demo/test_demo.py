@@ -19,7 +19,8 @@ async def test_demo_headless_shows_four_distinct_scenarios() -> None:
         out=out, duration_s=6, rate=6, listen="127.0.0.1:0", admin_listen="127.0.0.1:0", refresh_s=0.5, seed=7
     )
     text = out.getvalue()
-    assert "/metrics" in text and "OTEL_EXPORTER_OTLP_ENDPOINT" in text
+    assert "/metrics" in text
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in text
     assert set(rows) == {"normal", "expensive", "low_quality", "errors"}
     for name, row in rows.items():
         assert row.requests > 0, name
@@ -44,24 +45,31 @@ def test_quantile_interpolates_like_histogram_quantile() -> None:
     assert quantile(0.5, []) is None
 
 
+def _sample(name: str, value: float, **labels: str) -> str:
+    text = ",".join(f'{k}="{v}"' for k, v in {"gen_ai_request_model": "a", **labels}.items())
+    return f"{name}{{{text}}} {value}"
+
+
 def test_summarise_reads_the_exposition_by_request_model() -> None:
+    duration, usage = "gen_ai_client_operation_duration_seconds", "gen_ai_client_token_usage"
+    finish = "genai_sidecar_finish_reasons"
     exposition = "\n".join(
         [
-            "# TYPE gen_ai_client_operation_duration_seconds histogram",
-            'gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="a",le="+Inf"} 3',
-            'gen_ai_client_operation_duration_seconds_count{gen_ai_request_model="a"} 3',
-            'gen_ai_client_operation_duration_seconds_sum{gen_ai_request_model="a"} 1.5',
-            'gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="a",error_type="429",le="+Inf"} 2',
-            'gen_ai_client_operation_duration_seconds_count{gen_ai_request_model="a",error_type="429"} 2',
-            'gen_ai_client_operation_duration_seconds_sum{gen_ai_request_model="a",error_type="429"} 0.1',
-            "# TYPE gen_ai_client_token_usage histogram",
-            'gen_ai_client_token_usage_sum{gen_ai_request_model="a",gen_ai_token_type="input"} 40',
-            'gen_ai_client_token_usage_count{gen_ai_request_model="a",gen_ai_token_type="input"} 3',
-            'gen_ai_client_token_usage_sum{gen_ai_request_model="a",gen_ai_token_type="output"} 9',
-            'gen_ai_client_token_usage_count{gen_ai_request_model="a",gen_ai_token_type="output"} 3',
-            "# TYPE genai_sidecar_finish_reasons counter",
-            'genai_sidecar_finish_reasons_total{gen_ai_request_model="a",gen_ai_response_finish_reasons="length"} 2',
-            'genai_sidecar_finish_reasons_total{gen_ai_request_model="zzz",gen_ai_response_finish_reasons="stop"} 5',
+            f"# TYPE {duration} histogram",
+            _sample(f"{duration}_bucket", 3, le="+Inf"),
+            _sample(f"{duration}_count", 3),
+            _sample(f"{duration}_sum", 1.5),
+            _sample(f"{duration}_bucket", 2, error_type="429", le="+Inf"),
+            _sample(f"{duration}_count", 2, error_type="429"),
+            _sample(f"{duration}_sum", 0.1, error_type="429"),
+            f"# TYPE {usage} histogram",
+            _sample(f"{usage}_sum", 40, gen_ai_token_type="input"),
+            _sample(f"{usage}_count", 3, gen_ai_token_type="input"),
+            _sample(f"{usage}_sum", 9, gen_ai_token_type="output"),
+            _sample(f"{usage}_count", 3, gen_ai_token_type="output"),
+            f"# TYPE {finish} counter",
+            _sample(f"{finish}_total", 2, gen_ai_response_finish_reasons="length"),
+            _sample(f"{finish}_total", 5, gen_ai_request_model="zzz", gen_ai_response_finish_reasons="stop"),
             "",
         ]
     )

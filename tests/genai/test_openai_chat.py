@@ -311,3 +311,14 @@ def test_parse_request_never_raises(body: bytes) -> None:
 def test_choice_without_delta_still_finishes() -> None:
     found = run([sse({"choices": [{"index": 0, "finish_reason": "content_filter"}]})])
     assert found == [FinishReason(reason="content_filter"), PrematureEnd()]
+
+
+def test_wrongly_typed_parameters_are_left_out() -> None:
+    info = parse({"temperature": True, "top_k": 2.5, "seed": "7", "stream": "yes", "model": 3})
+    assert (info.temperature, info.top_k, info.seed, info.stream, info.model) == (
+        None,
+        None,
+        None,
+        False,
+        None,
+    )

@@ -57,7 +57,7 @@ async def _openai_responses_stream(base: str) -> Any:
     async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="sk-x", max_retries=0) as client:
         stream = await client.responses.create(model="m", input="write", stream=True)
         events = [e async for e in stream]
-    completed = [e for e in events if e.type == "response.completed"][0]
+    completed = next(e for e in events if e.type == "response.completed")
     return [e.type for e in events], completed.response.output_text, completed.response.usage.model_dump()
 
 
@@ -69,26 +69,40 @@ async def _openai_embeddings_and_models(base: str) -> Any:
 
 
 async def _anthropic_stream(base: str) -> Any:
-    async with anthropic.AsyncAnthropic(base_url=base, api_key="sk-ant", max_retries=0) as client:
-        async with client.messages.stream(
+    async with (
+        anthropic.AsyncAnthropic(base_url=base, api_key="sk-ant", max_retries=0) as client,
+        client.messages.stream(
             model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
-        ) as stream:
-            text = "".join([t async for t in stream.text_stream])
-            final = await stream.get_final_message()
+        ) as stream,
+    ):
+        text = "".join([t async for t in stream.text_stream])
+        final = await stream.get_final_message()
     return text, final.stop_reason, final.usage.input_tokens, final.usage.output_tokens
 
 
 async def _anthropic_create(base: str) -> Any:
     async with anthropic.AsyncAnthropic(base_url=base, api_key="sk-ant", max_retries=0) as client:
-        m = await client.messages.create(model="claude-x", max_tokens=4, messages=[{"role": "user", "content": "hi"}])
+        m = await client.messages.create(
+            model="claude-x", max_tokens=4, messages=[{"role": "user", "content": "hi"}]
+        )
     return [b.model_dump() for b in m.content], m.stop_reason, m.usage.output_tokens
 
 
 async def _ollama_chat_stream(base: str) -> Any:
     async with ollama.AsyncClient(host=base) as client:
-        parts = [p async for p in await client.chat(model="llama3", messages=[{"role": "user", "content": "hi"}], stream=True)]
+        parts = [
+            p
+            async for p in await client.chat(
+                model="llama3", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        ]
     last = parts[-1]
-    return "".join(p.message.content or "" for p in parts), last.done_reason, last.prompt_eval_count, last.eval_count
+    return (
+        "".join(p.message.content or "" for p in parts),
+        last.done_reason,
+        last.prompt_eval_count,
+        last.eval_count,
+    )
 
 
 async def _ollama_generate_embed_list(base: str) -> Any:
@@ -96,7 +110,13 @@ async def _ollama_generate_embed_list(base: str) -> Any:
         gen = await client.generate(model="llama3", prompt="why is the sky blue", options={"num_predict": 3})
         emb = await client.embed(model="sim-embed", input="text")
         tags = await client.list()
-    return gen.response, gen.done_reason, gen.eval_count, emb.embeddings, sorted(m.model or "" for m in tags.models)
+    return (
+        gen.response,
+        gen.done_reason,
+        gen.eval_count,
+        emb.embeddings,
+        sorted(m.model or "" for m in tags.models),
+    )
 
 
 CALLS: dict[str, Call] = {

@@ -36,7 +36,10 @@ async def test_upstream_silent_gives_json_504(start_sidecar: StartSidecar) -> No
 
     async with serve_handler(silent) as url:
         sidecar = await start_sidecar(url, upstream={"read_timeout_s": 0.2})
-        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/v1/chat/completions", json={}) as r:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(f"{sidecar.url}/v1/chat/completions", json={}) as r,
+        ):
             assert r.status == 504
             body = await r.json()
     assert body["error"]["type"] == "upstream_timeout"
@@ -78,7 +81,10 @@ async def test_request_body_over_limit_gives_json_413(start_sidecar: StartSideca
 
     async with serve_handler(ok) as url:
         sidecar = await start_sidecar(url, listener={"max_body_bytes": 1024})
-        async with aiohttp.ClientSession() as client, client.post(f"{sidecar.url}/api/chat", data=b"x" * 2048) as r:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(f"{sidecar.url}/api/chat", data=b"x" * 2048) as r,
+        ):
             assert r.status == 413
             body = await r.json()
     assert body["error"]["type"] == "request_too_large"
