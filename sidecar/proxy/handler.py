@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar import _json
+from sidecar.genai.include_usage import INJECTABLE, UsageChunkFilter, add_include_usage
 from sidecar.genai.observations import RequestInfo
 from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
 from sidecar.proxy.headers import (
@@ -25,7 +26,7 @@ from sidecar.proxy.headers import (
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
 from sidecar.telemetry.recorder import StreamRecorder
-from sidecar.wire.decoder import decoder_for
+from sidecar.wire.decoder import decoder_for, media_type
 from sidecar.wire.jsonbody import JSONBodyDecoder
 
 #: ``error.type`` values the proxy itself reports (the recorder adds HTTP status codes and stream errors).
@@ -59,12 +60,31 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         )
     selection = _select(state, request, body)
     info = _parse_request(selection, request.path, body)
+    body, strip_usage = _inject_usage(state, selection, info, body)
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
     state.in_flight += 1
     try:
-        return await _forward(state, request, body, selection, info, recorder)
+        return await _forward(state, request, body, selection, info, recorder, strip_usage)
     finally:
         state.in_flight -= 1
+
+
+def _inject_usage(
+    state: ProxyState, selection: Selection | None, info: RequestInfo | None, body: bytes
+) -> tuple[bytes, bool]:
+    """With ``genai.inject_include_usage``, ask an OpenAI-format stream for usage the client did not
+    ask for; the returned flag says the extra usage chunk must be removed from the response."""
+    if (
+        not state.config.genai.inject_include_usage
+        or selection is None
+        or info is None
+        or not info.stream
+        or info.include_usage
+        or selection.dialect.name not in INJECTABLE
+    ):
+        return body, False
+    rewritten = add_include_usage(body)
+    return (body, False) if rewritten is None else (rewritten, True)
 
 
 def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection | None:
@@ -90,6 +110,7 @@ async def _forward(
     selection: Selection | None,
     info: RequestInfo | None,
     recorder: StreamRecorder,
+    strip_usage: bool,
 ) -> web.StreamResponse:
     raw_path = request.raw_path
     if not raw_path.startswith("/"):  # absolute-form targets never choose the upstream
@@ -117,7 +138,7 @@ async def _forward(
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
         return error_response(502, "upstream_error", f"upstream {state.upstream} failed: {e!r}")
     try:
-        return await _stream(state, request, upstream, selection, info, recorder)
+        return await _stream(state, request, upstream, selection, info, recorder, strip_usage)
     finally:
         upstream.release()
 
@@ -161,21 +182,30 @@ async def _stream(
     selection: Selection | None,
     info: RequestInfo | None,
     recorder: StreamRecorder,
+    strip_usage: bool,
 ) -> web.StreamResponse:
     recorder.response_started(upstream.status, time.perf_counter())
     tap = _make_tap(state, upstream, selection, info, recorder)
-    response = web.StreamResponse(
-        status=upstream.status, reason=upstream.reason, headers=client_response_headers(upstream.headers)
-    )
+    headers = client_response_headers(upstream.headers)
+    usage_filter = None
+    if strip_usage and media_type(upstream.headers.get("Content-Type")) == "text/event-stream":
+        usage_filter = UsageChunkFilter(state.config.genai.max_event_bytes)
+        headers.popall("Content-Length", None)
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     sent = 0
     try:
         await response.prepare(request)
         async for chunk in upstream.content.iter_any():
             t = time.perf_counter()
-            await response.write(chunk)
-            sent += len(chunk)
+            out = chunk if usage_filter is None else usage_filter.feed(chunk)
+            if out:
+                await response.write(out)
+                sent += len(out)
             if tap is not None:
                 tap.feed(chunk, t)
+        if usage_filter is not None and (rest := usage_filter.close()):
+            await response.write(rest)
+            sent += len(rest)
     except ConnectionResetError:
         # The client went away: stop reading the upstream at once and drop its connection.
         upstream.close()
