@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from sidecar import _json
@@ -12,7 +14,8 @@ admin_routes = web.RouteTableDef()
 
 @admin_routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body, content_type = request.app[STATE].telemetry.prometheus_exposition()
+    # Rendering walks every series under the SDK's lock: keep it off the event loop.
+    body, content_type = await asyncio.to_thread(request.app[STATE].telemetry.prometheus_exposition)
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response
