@@ -86,6 +86,17 @@ class BaseObserver(ABC):
             self._complete = True
             out.append(StreamComplete())
 
+    def _read_body(self, data: bytes | str, out: list[Observation]) -> dict[str, Any] | None:
+        """A whole body as a JSON object; an error body is reported here and gives ``None``."""
+        obj = _fields.parse_object(data)
+        if obj is None:
+            return None
+        error = error_of(obj)
+        if error is not None:
+            self._fail(error, out)
+            return None
+        return obj
+
     def _fail(self, error: UpstreamError, out: list[Observation]) -> None:
         """The body reported an error: it ends the body without a terminal event."""
         self._failed = True
@@ -119,6 +130,13 @@ def error_of(obj: dict[str, Any]) -> UpstreamError | None:
     if obj.get("object") == "error" or obj.get("type") == "error":
         return error_fields(obj)
     return None
+
+
+def event_error(obj: dict[str, Any]) -> UpstreamError:
+    """The error an SSE ``error`` event carries: as :func:`error_of` reads it, else the event's
+    own ``type`` / ``code`` and ``message``."""
+    error = error_of(obj)
+    return error if error is not None else error_fields(obj)
 
 
 def error_fields(err: dict[str, Any]) -> UpstreamError:

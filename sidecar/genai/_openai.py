@@ -14,7 +14,7 @@ from abc import abstractmethod
 from typing import Any
 
 from sidecar.genai import _fields
-from sidecar.genai._observer import BaseObserver, error_fields, error_of
+from sidecar.genai._observer import BaseObserver, error_of, event_error
 from sidecar.genai.observations import (
     FinishReason,
     Observation,
@@ -34,17 +34,7 @@ def chat_usage(usage: Any) -> Usage | None:
     ``prompt_tokens`` already includes ``prompt_tokens_details.cached_tokens``, and
     ``completion_tokens`` includes ``completion_tokens_details.reasoning_tokens``.
     """
-    if not isinstance(usage, dict):
-        return None
-    found = Usage(
-        input_tokens=_fields.get_int(usage, "prompt_tokens"),
-        output_tokens=_fields.get_int(usage, "completion_tokens"),
-        cache_read_tokens=_fields.get_int(_fields.get_dict(usage, "prompt_tokens_details"), "cached_tokens"),
-        reasoning_tokens=_fields.get_int(
-            _fields.get_dict(usage, "completion_tokens_details"), "reasoning_tokens"
-        ),
-    )
-    return found if found != Usage() else None
+    return _usage(usage, "prompt_tokens", "completion_tokens")
 
 
 def responses_usage(usage: Any) -> Usage | None:
@@ -52,15 +42,21 @@ def responses_usage(usage: Any) -> Usage | None:
 
     ``input_tokens`` includes ``input_tokens_details.cached_tokens``.
     """
+    return _usage(usage, "input_tokens", "output_tokens")
+
+
+def _usage(usage: Any, input_key: str, output_key: str) -> Usage | None:
+    """Both OpenAI usage styles: the two counts, each with a ``<key>_details`` object holding
+    ``cached_tokens`` (input) or ``reasoning_tokens`` (output)."""
     if not isinstance(usage, dict):
         return None
+    input_details = _fields.get_dict(usage, input_key + "_details")
+    output_details = _fields.get_dict(usage, output_key + "_details")
     found = Usage(
-        input_tokens=_fields.get_int(usage, "input_tokens"),
-        output_tokens=_fields.get_int(usage, "output_tokens"),
-        cache_read_tokens=_fields.get_int(_fields.get_dict(usage, "input_tokens_details"), "cached_tokens"),
-        reasoning_tokens=_fields.get_int(
-            _fields.get_dict(usage, "output_tokens_details"), "reasoning_tokens"
-        ),
+        input_tokens=_fields.get_int(usage, input_key),
+        output_tokens=_fields.get_int(usage, output_key),
+        cache_read_tokens=_fields.get_int(input_details, "cached_tokens"),
+        reasoning_tokens=_fields.get_int(output_details, "reasoning_tokens"),
     )
     return found if found != Usage() else None
 
@@ -126,20 +122,14 @@ class ChoicesObserver(BaseObserver):
         obj = _fields.parse_object(message.data)
         if obj is None:
             return
-        error = error_of(obj)
-        if error is not None or message.event == "error":
-            self._fail(error if error is not None else error_fields(obj), out)
+        if message.event == "error" or error_of(obj) is not None:
+            self._fail(event_error(obj), out)
             return
         self._choices(obj, out, whole=False)
 
     def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = _fields.parse_object(data)
-        if obj is None:
-            return
-        error = error_of(obj)
-        if error is not None:
-            self._fail(error, out)
-        else:
+        obj = self._read_body(data, out)
+        if obj is not None:
             self._choices(obj, out, whole=True)
             self._finish(out)
 

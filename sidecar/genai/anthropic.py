@@ -26,7 +26,8 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.genai import _fields, _request
-from sidecar.genai._observer import BaseObserver, error_fields, error_of
+from sidecar.genai._observer import BaseObserver, event_error
+from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import (
     FinishReason,
     Observation,
@@ -89,16 +90,11 @@ class AnthropicObserver(BaseObserver):
         elif kind == "message_stop":
             self._finish(out)
         elif kind == "error":
-            error = error_of(obj)
-            self._fail(error if error is not None else error_fields(obj), out)
+            self._fail(event_error(obj), out)
 
     def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = _fields.parse_object(data)
+        obj = self._read_body(data, out)
         if obj is None:
-            return
-        error = error_of(obj)
-        if error is not None:
-            self._fail(error, out)
             return
         self._identify(obj.get("model"), obj.get("id"), out)
         for block in _fields.get_list(obj, "content") or ():
@@ -165,15 +161,12 @@ def _output_type(obj: dict[str, Any]) -> str | None:
     return _request.output_type(fmt)
 
 
-class AnthropicDialect:
+class AnthropicDialect(ObjectRequestDialect):
     """The ``anthropic`` dialect."""
 
     name: str = "anthropic"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = _fields.parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         return RequestInfo(
             operation=Operation.CHAT,
             provider=provider,

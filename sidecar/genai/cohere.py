@@ -21,16 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sidecar.genai._fields import (
-    get_bool,
-    get_dict,
-    get_float,
-    get_int,
-    get_list,
-    get_stop,
-    get_str,
-    parse_object,
-)
+from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
 from sidecar.genai._native_base import (
     NativeObserver,
     first_output,
@@ -39,7 +30,7 @@ from sidecar.genai._native_base import (
     text_of,
     tool_call_text,
 )
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
     Observation,
@@ -78,15 +69,12 @@ def _usage(usage: dict[str, Any] | None) -> Usage:
     return Usage(input_tokens=values["input_tokens"], output_tokens=values["output_tokens"])
 
 
-class CohereDialect:
+class CohereDialect(ObjectRequestDialect):
     """The ``cohere`` dialect."""
 
     name: str = "cohere"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         operation = _operation(path, obj)
         system, inputs = split_messages(get_list(obj, "messages"))
         kind = get_str(get_dict(obj, "response_format"), "type")

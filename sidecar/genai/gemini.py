@@ -29,9 +29,9 @@ import re
 from typing import Any, Final
 
 from sidecar import _json
-from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str, parse_object
+from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._native_base import NativeObserver, error_fields, first_output, list_of_dicts, route
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -100,15 +100,12 @@ def _float(obj: Any, camel: str, snake: str) -> float | None:
     return get_float({"v": _field(obj, camel, snake)}, "v")
 
 
-class GeminiDialect:
+class GeminiDialect(ObjectRequestDialect):
     """The ``gemini`` dialect."""
 
     name: str = "gemini"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         match = _PATH.search(route(path).replace("%3A", ":").replace("%3a", ":"))
         config = _field(obj, "generationConfig", "generation_config")
         mime = _field(config, "responseMimeType", "response_mime_type")

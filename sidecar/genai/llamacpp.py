@@ -27,17 +27,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sidecar.genai._fields import (
-    get_bool,
-    get_dict,
-    get_float,
-    get_int,
-    get_stop,
-    get_str,
-    parse_object,
-)
+from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._native_base import NativeObserver, error_fields, non_negative
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -64,15 +56,12 @@ def _output_type(body: dict[str, Any]) -> str | None:
     return "text" if kind == "text" else None
 
 
-class LlamaCppDialect:
+class LlamaCppDialect(ObjectRequestDialect):
     """The ``llamacpp`` dialect."""
 
     name: str = "llamacpp"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         max_tokens = get_int(obj, "n_predict")
         if max_tokens is None:
             max_tokens = get_int(obj, "max_tokens")

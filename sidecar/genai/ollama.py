@@ -16,16 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sidecar.genai._fields import (
-    get_bool,
-    get_dict,
-    get_float,
-    get_int,
-    get_list,
-    get_stop,
-    get_str,
-    parse_object,
-)
+from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
 from sidecar.genai._native_base import (
     NativeObserver,
     error_fields,
@@ -35,7 +26,7 @@ from sidecar.genai._native_base import (
     split_messages,
     tool_call_text,
 )
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -74,15 +65,12 @@ def _output_type(body: dict[str, Any]) -> str | None:
     return "json" if fmt == "json" or isinstance(fmt, dict) else None
 
 
-class OllamaDialect:
+class OllamaDialect(ObjectRequestDialect):
     """The ``ollama`` dialect."""
 
     name: str = "ollama"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         operation = _operation(path, obj)
         options = get_dict(obj, "options")
         stream = get_bool(obj, "stream")

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from sidecar.genai import _fields, _request
 from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 
 #: Roles whose messages are system instructions rather than chat input.
@@ -100,14 +101,13 @@ class ChatObserver(ChoicesObserver):
         return message_outputs(choice.get("message" if whole else "delta"), whole=whole)
 
 
-class OpenAIChatDialect:
+class OpenAIChatDialect(ObjectRequestDialect):
     """The ``openai_chat`` dialect."""
 
     name: str = "openai_chat"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = _fields.parse_object(body)
-        return chat_request(obj, provider) if obj is not None else None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
+        return chat_request(obj, provider)
 
     def observer(self, request: RequestInfo, *, streaming: bool) -> ChatObserver:
         return ChatObserver(request, streaming=streaming)

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from sidecar.genai import _fields
 from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
 from sidecar.genai.openai_chat import chat_request
 
@@ -34,15 +35,12 @@ class CompletionsObserver(ChoicesObserver):
         return [(OutputKind.TEXT, text)] if text else []
 
 
-class OpenAICompletionsDialect:
+class OpenAICompletionsDialect(ObjectRequestDialect):
     """The ``openai_completions`` dialect."""
 
     name: str = "openai_completions"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = _fields.parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         info = chat_request(obj, provider, Operation.TEXT_COMPLETION)
         return replace(info, input_messages=_prompt_messages(obj.get("prompt")))
 

@@ -9,11 +9,12 @@ not kept for capture (the conventions define no input-messages attribute for emb
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from sidecar.genai import _fields
-from sidecar.genai._observer import BaseObserver, error_of
+from sidecar.genai._observer import BaseObserver
 from sidecar.genai._openai import chat_usage
+from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Observation, Operation, RequestInfo
 
 
@@ -23,12 +24,8 @@ class EmbeddingsObserver(BaseObserver):
     __slots__ = ()
 
     def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = _fields.parse_object(data)
+        obj = self._read_body(data, out)
         if obj is None:
-            return
-        error = error_of(obj)
-        if error is not None:
-            self._fail(error, out)
             return
         self._identify(obj.get("model"), obj.get("id"), out)
         usage = chat_usage(obj.get("usage"))
@@ -37,15 +34,12 @@ class EmbeddingsObserver(BaseObserver):
         self._finish(out)
 
 
-class OpenAIEmbeddingsDialect:
+class OpenAIEmbeddingsDialect(ObjectRequestDialect):
     """The ``openai_embeddings`` dialect."""
 
     name: str = "openai_embeddings"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = _fields.parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         return RequestInfo(
             operation=Operation.EMBEDDINGS, provider=provider, model=_fields.get_str(obj, "model")
         )

@@ -28,8 +28,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai import _fields, _request
-from sidecar.genai._observer import BaseObserver, error_fields, error_of
+from sidecar.genai._observer import BaseObserver, error_fields, error_of, event_error
 from sidecar.genai._openai import Outputs, responses_usage
+from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -114,8 +115,7 @@ class ResponsesObserver(BaseObserver):
             self._response(_fields.get_dict(obj, "response") or {}, out, whole=False)
             self._finish(out)
         elif kind == "error":
-            error = error_of(obj)
-            self._fail(error if error is not None else error_fields(obj), out)
+            self._fail(event_error(obj), out)
 
     def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
         obj = _fields.parse_object(data)
@@ -157,15 +157,12 @@ def _conversation_id(value: Any) -> str | None:
     return _fields.get_str(value, "id")
 
 
-class OpenAIResponsesDialect:
+class OpenAIResponsesDialect(ObjectRequestDialect):
     """The ``openai_responses`` dialect."""
 
     name: str = "openai_responses"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = _fields.parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         text = _fields.get_dict(obj, "text")
         return RequestInfo(
             operation=Operation.CHAT,

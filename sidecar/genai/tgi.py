@@ -18,17 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sidecar.genai._fields import (
-    get_bool,
-    get_dict,
-    get_float,
-    get_int,
-    get_stop,
-    get_str,
-    parse_object,
-)
+from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._native_base import NativeObserver, route
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -49,15 +41,12 @@ def _output_type(parameters: dict[str, Any] | None) -> str | None:
     return "json" if kind == "json" else None
 
 
-class TGIDialect:
+class TGIDialect(ObjectRequestDialect):
     """The ``tgi`` dialect."""
 
     name: str = "tgi"
 
-    def parse_request(self, path: str, body: bytes, provider: str) -> RequestInfo | None:
-        obj = parse_object(body)
-        if obj is None:
-            return None
+    def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         parameters = get_dict(obj, "parameters")
         inputs = get_str(obj, "inputs")
         return RequestInfo(

@@ -15,12 +15,12 @@ from typing import Final
 from aiohttp import web
 
 from sidecar import _json
-from sidecar.simulator.body import BodyError, first_tool_name, get_bool, get_int, get_str
+from sidecar.simulator.body import BodyError, get_bool, get_int
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.driver import Prepared, generate
 from sidecar.simulator.frames import SSE_CONTENT_TYPE, sse, sse_truncated
 from sidecar.simulator.pacing import Timing
-from sidecar.simulator.plan import Plan, make_plan
+from sidecar.simulator.plan import Plan, plan_request
 from sidecar.simulator.settings import SimulatorSettings
 from sidecar.simulator.state import SimulatorState
 from sidecar.simulator.text import collect_text
@@ -151,13 +151,7 @@ def _build(
     if max_tokens is None:
         raise BodyError("max_tokens: Field required")
     prompt = [*collect_text(body.get("system")), *collect_text(body.get("messages"))]
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=prompt,
-        max_tokens=max_tokens,
-        tool_name=first_tool_name(body.get("tools")),
-    )
+    plan = plan_request(body, controls, settings.model, prompt=prompt, max_tokens=max_tokens)
     message_id = state.next_id("msg_")
     headers = {"request-id": "req_" + message_id.removeprefix("msg_")}
     return Prepared(

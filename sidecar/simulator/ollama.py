@@ -20,13 +20,13 @@ from typing import Final
 from aiohttp import web
 
 from sidecar import _json
-from sidecar.simulator.body import first_tool_name, get_bool, get_int, get_map, get_str
+from sidecar.simulator.body import get_bool, get_int, get_map, get_str
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.driver import STREAM_ERROR_MESSAGE, Prepared, generate, read_request
 from sidecar.simulator.frames import NDJSON_CONTENT_TYPE, ndjson, ndjson_truncated, rfc3339_now
 from sidecar.simulator.keys import SETTINGS_KEY, received_at
 from sidecar.simulator.pacing import Timing, sleep_until
-from sidecar.simulator.plan import Plan, make_plan
+from sidecar.simulator.plan import Plan, plan_request
 from sidecar.simulator.settings import SimulatorSettings
 from sidecar.simulator.state import SimulatorState
 from sidecar.simulator.text import collect_text, count_words, embedding
@@ -142,13 +142,8 @@ def _build_chat(
     settings: SimulatorSettings,
     state: SimulatorState,
 ) -> Prepared:
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=list(collect_text(body.get("messages"))),
-        max_tokens=_num_predict(body),
-        tool_name=first_tool_name(body.get("tools")),
-    )
+    prompt = list(collect_text(body.get("messages")))
+    plan = plan_request(body, controls, settings.model, prompt=prompt, max_tokens=_num_predict(body))
     gen = OllamaGeneration(plan, chat=True)
     return Prepared(plan=plan, generation=gen, stream=get_bool(body, "stream", True))
 
@@ -160,12 +155,8 @@ def _build_generate(
     state: SimulatorState,
 ) -> Prepared:
     prompt = [*collect_text(body.get("system")), *collect_text(body.get("prompt"))]
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=prompt,
-        max_tokens=_num_predict(body),
-        tools_supported=False,
+    plan = plan_request(
+        body, controls, settings.model, prompt=prompt, max_tokens=_num_predict(body), tools_supported=False
     )
     gen = OllamaGeneration(plan, chat=False)
     return Prepared(plan=plan, generation=gen, stream=get_bool(body, "stream", True))

@@ -17,13 +17,13 @@ from typing import Final
 from aiohttp import web
 
 from sidecar import _json
-from sidecar.simulator.body import first_tool_name, get_bool, get_int, get_map, get_str
+from sidecar.simulator.body import get_bool, get_int, get_map, get_str
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.driver import STREAM_ERROR_MESSAGE, Prepared, generate, read_request
 from sidecar.simulator.frames import SSE_CONTENT_TYPE, SSE_DONE, sse, sse_truncated
 from sidecar.simulator.keys import SETTINGS_KEY
 from sidecar.simulator.pacing import Timing, sleep_until
-from sidecar.simulator.plan import Plan, make_plan
+from sidecar.simulator.plan import Plan, plan_request
 from sidecar.simulator.settings import SimulatorSettings
 from sidecar.simulator.state import SimulatorState
 from sidecar.simulator.text import collect_text, count_words, embedding
@@ -73,30 +73,57 @@ def _max_tokens(body: Mapping[str, object]) -> int | None:
     return None
 
 
-class ChatGeneration:
-    """Chat Completions chunks for one plan."""
+class _ChoicesGeneration:
+    """What chat and legacy completion streams share: the chunk envelope, usage as
+    ``stream_options`` asks for it, the closing frames and the in-stream error."""
 
     content_type = SSE_CONTENT_TYPE
+    _object: str
+    """The chunks' ``object`` field."""
 
     def __init__(self, plan: Plan, *, response_id: str, include: bool, continuous: bool) -> None:
         self._plan = plan
         self._id = response_id
-        self._call_id = "call_" + response_id.removeprefix("chatcmpl-")
         self._created = int(time.time())
         self._include = include
         self._continuous = continuous
 
     def _chunk(self, choices: list[object], completion: int) -> dict[str, object]:
+        """A chunk; it carries the usage so far only with ``continuous_usage_stats``."""
         plan = self._plan
         return {
             "id": self._id,
-            "object": "chat.completion.chunk",
+            "object": self._object,
             "created": self._created,
             "model": plan.model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choices,
             "usage": usage(plan.input_tokens, completion) if self._continuous else None,
         }
+
+    def _closing(self, final_choice: dict[str, object]) -> list[bytes]:
+        """The finishing chunk, the usage-only chunk if ``include_usage``, then ``[DONE]``."""
+        plan = self._plan
+        frames = [sse(self._chunk([final_choice], plan.output_tokens))]
+        if self._include:
+            last = self._chunk([], plan.output_tokens)
+            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
+            frames.append(sse(last))
+        frames.append(SSE_DONE)
+        return frames
+
+    def error_event(self) -> list[bytes]:
+        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
+
+
+class ChatGeneration(_ChoicesGeneration):
+    """Chat Completions chunks for one plan."""
+
+    _object = "chat.completion.chunk"
+
+    def __init__(self, plan: Plan, *, response_id: str, include: bool, continuous: bool) -> None:
+        super().__init__(plan, response_id=response_id, include=include, continuous=continuous)
+        self._call_id = "call_" + response_id.removeprefix("chatcmpl-")
 
     def _delta(self, delta: dict[str, object], completion: int) -> dict[str, object]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
@@ -119,21 +146,10 @@ class ChatGeneration:
         return sse(self._delta(self._token_delta(index, piece), index + 1))
 
     def closing(self, timing: Timing) -> list[bytes]:
-        plan = self._plan
-        final = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": plan.finish}
-        frames = [sse(self._chunk([final], plan.output_tokens))]
-        if self._include:
-            last = self._chunk([], plan.output_tokens)
-            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
-            frames.append(sse(last))
-        frames.append(SSE_DONE)
-        return frames
+        return self._closing({"index": 0, "delta": {}, "logprobs": None, "finish_reason": self._plan.finish})
 
     def malformed(self) -> bytes:
         return sse_truncated(self._delta({"content": " broken"}, 0))
-
-    def error_event(self) -> list[bytes]:
-        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
 
     def whole(self, pieces: Sequence[str], timing: Timing) -> object:
         plan = self._plan
@@ -159,58 +175,35 @@ class ChatGeneration:
         }
 
 
-class CompletionGeneration:
+class CompletionGeneration(_ChoicesGeneration):
     """Legacy Completions chunks for one plan (no tool calls in this API)."""
 
-    content_type = SSE_CONTENT_TYPE
+    _object = "text_completion"
 
-    def __init__(self, plan: Plan, *, response_id: str, include: bool, continuous: bool) -> None:
-        self._plan = plan
-        self._id = response_id
-        self._created = int(time.time())
-        self._include = include
-        self._continuous = continuous
-
-    def _chunk(self, text: str, finish: str | None, completion: int) -> dict[str, object]:
-        plan = self._plan
-        return {
-            "id": self._id,
-            "object": "text_completion",
-            "created": self._created,
-            "model": plan.model,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
-            "usage": usage(plan.input_tokens, completion) if self._continuous else None,
-        }
+    def _text(self, text: str, finish: str | None, completion: int) -> dict[str, object]:
+        return self._chunk([_text_choice(text, finish)], completion)
 
     def opening(self) -> list[bytes]:
         return []
 
     def token(self, index: int, piece: str) -> bytes:
-        return sse(self._chunk(piece, None, index + 1))
+        return sse(self._text(piece, None, index + 1))
 
     def closing(self, timing: Timing) -> list[bytes]:
-        plan = self._plan
-        frames = [sse(self._chunk("", plan.finish, plan.output_tokens))]
-        if self._include:
-            last = self._chunk("", None, plan.output_tokens)
-            last["choices"] = []
-            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
-            frames.append(sse(last))
-        frames.append(SSE_DONE)
-        return frames
+        return self._closing(_text_choice("", self._plan.finish))
 
     def malformed(self) -> bytes:
-        return sse_truncated(self._chunk(" broken", None, 0))
-
-    def error_event(self) -> list[bytes]:
-        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
+        return sse_truncated(self._text(" broken", None, 0))
 
     def whole(self, pieces: Sequence[str], timing: Timing) -> object:
         plan = self._plan
-        chunk = self._chunk("".join(pieces), plan.finish, plan.output_tokens)
+        chunk = self._text("".join(pieces), plan.finish, plan.output_tokens)
         chunk["usage"] = usage(plan.input_tokens, plan.output_tokens)
         return chunk
+
+
+def _text_choice(text: str, finish: str | None) -> dict[str, object]:
+    return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
 
 
 def _build_chat(
@@ -219,18 +212,9 @@ def _build_chat(
     settings: SimulatorSettings,
     state: SimulatorState,
 ) -> Prepared:
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=list(collect_text(body.get("messages"))),
-        max_tokens=_max_tokens(body),
-        tool_name=first_tool_name(body.get("tools")),
-    )
-    include, continuous = _stream_options(body)
-    response_id = state.next_id("chatcmpl-")
-    gen = ChatGeneration(plan, response_id=response_id, include=include, continuous=continuous)
-    stream = get_bool(body, "stream", False)
-    return Prepared(plan=plan, generation=gen, stream=stream, headers=_request_id(response_id))
+    prompt = list(collect_text(body.get("messages")))
+    plan = plan_request(body, controls, settings.model, prompt=prompt, max_tokens=_max_tokens(body))
+    return _prepare(body, plan, ChatGeneration, state.next_id("chatcmpl-"))
 
 
 def _build_completion(
@@ -239,22 +223,24 @@ def _build_completion(
     settings: SimulatorSettings,
     state: SimulatorState,
 ) -> Prepared:
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=list(collect_text(body.get("prompt"))),
-        max_tokens=_max_tokens(body),
-        tools_supported=False,
+    prompt = list(collect_text(body.get("prompt")))
+    plan = plan_request(
+        body, controls, settings.model, prompt=prompt, max_tokens=_max_tokens(body), tools_supported=False
     )
+    return _prepare(body, plan, CompletionGeneration, state.next_id("cmpl-"))
+
+
+def _prepare(
+    body: Mapping[str, object],
+    plan: Plan,
+    generation: type[ChatGeneration] | type[CompletionGeneration],
+    response_id: str,
+) -> Prepared:
+    """A chat or legacy completion with its ``stream_options`` and an ``x-request-id`` header."""
     include, continuous = _stream_options(body)
-    response_id = state.next_id("cmpl-")
-    gen = CompletionGeneration(plan, response_id=response_id, include=include, continuous=continuous)
-    stream = get_bool(body, "stream", False)
-    return Prepared(plan=plan, generation=gen, stream=stream, headers=_request_id(response_id))
-
-
-def _request_id(response_id: str) -> dict[str, str]:
-    return {"x-request-id": "req_" + response_id.rpartition("-")[2]}
+    gen = generation(plan, response_id=response_id, include=include, continuous=continuous)
+    headers = {"x-request-id": "req_" + response_id.rpartition("-")[2]}
+    return Prepared(plan=plan, generation=gen, stream=get_bool(body, "stream", False), headers=headers)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

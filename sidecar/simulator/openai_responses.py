@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from sidecar.simulator.body import first_tool_name, get_bool, get_int, get_str
+from sidecar.simulator.body import get_bool, get_int, get_str
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.driver import STREAM_ERROR_MESSAGE, Prepared, generate
 from sidecar.simulator.frames import SSE_CONTENT_TYPE, sse, sse_truncated
 from sidecar.simulator.openai import error_response
 from sidecar.simulator.pacing import Timing
-from sidecar.simulator.plan import Plan, make_plan
+from sidecar.simulator.plan import Plan, plan_request
 from sidecar.simulator.settings import SimulatorSettings
 from sidecar.simulator.state import SimulatorState
 from sidecar.simulator.text import collect_text
@@ -220,13 +220,7 @@ def _build(
     if instructions:
         prompt.insert(0, instructions)
     max_output_tokens = get_int(body, "max_output_tokens")
-    plan = make_plan(
-        controls=controls,
-        model=get_str(body, "model") or settings.model,
-        prompt=prompt,
-        max_tokens=max_output_tokens,
-        tool_name=first_tool_name(body.get("tools")),
-    )
+    plan = plan_request(body, controls, settings.model, prompt=prompt, max_tokens=max_output_tokens)
     response_id = state.next_id("resp_")
     gen = ResponsesGeneration(
         plan,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sidecar.simulator.body import first_tool_name, get_str
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.settings import FaultName, FinishName
 from sidecar.simulator.text import (
@@ -95,4 +96,25 @@ def make_plan(
         itl_s=controls.itl_ms / 1000.0,
         stall_s=controls.stall_ms / 1000.0,
         oversize_bytes=controls.oversize_bytes,
+    )
+
+
+def plan_request(
+    body: Mapping[str, object],
+    controls: Controls,
+    default_model: str,
+    *,
+    prompt: Sequence[str],
+    max_tokens: int | None,
+    tools_supported: bool = True,
+) -> Plan:
+    """:func:`make_plan` for a request body: its ``model`` (else ``default_model``) and, where the
+    API has tools, the name of its first declared tool."""
+    return make_plan(
+        controls=controls,
+        model=get_str(body, "model") or default_model,
+        prompt=prompt,
+        max_tokens=max_tokens,
+        tools_supported=tools_supported,
+        tool_name=first_tool_name(body.get("tools")) if tools_supported else None,
     )

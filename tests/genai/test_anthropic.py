@@ -24,24 +24,19 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import as_typed_message as event
+from tests.genai.common import observe_all, parse_ok
 from tests.genai.transcripts import request_bodies, wire_events
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="anthropic")
 
 
 def parse(body: dict[str, Any]) -> RequestInfo:
-    info = DIALECT.parse_request("/v1/messages", json.dumps(body).encode(), "anthropic")
-    assert info is not None
-    return info
-
-
-def event(payload: dict[str, Any]) -> SSEMessage:
-    return SSEMessage(event=str(payload.get("type", "message")), data=json.dumps(payload))
+    return parse_ok(DIALECT, "/v1/messages", body, "anthropic")
 
 
 def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    observer = DIALECT.observer(REQUEST, streaming=streaming)
-    return [o for e in events for o in observer.observe(e)] + observer.close()
+    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
 
 
 def test_request_parameters() -> None:

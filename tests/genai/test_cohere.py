@@ -29,20 +29,18 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import (
+    ODD,
+    SCALARS,
+    as_document,
+    as_typed_message,
+    encode,
+    json_values,
+    observe_all,
+    request_bodies_over,
+)
 
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_ODD = (
-    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
-    | st.builds(JSONDocument, data=st.binary(max_size=20))
-    | st.just(Oversize(size=2, limit=1))
-)
-_REQUEST_KEYS = st.sampled_from(
+_REQUESTS = request_bodies_over(
     (
         "model",
         "messages",
@@ -60,27 +58,16 @@ _REQUEST_KEYS = st.sampled_from(
         "response_format",
         "texts",
     )
-) | st.text(max_size=4)
-_REQUESTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: json.dumps(v).encode())
+)
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return DIALECT.parse_request(path, raw, "cohere")
+    return DIALECT.parse_request(path, encode(body), "cohere")
 
 
 def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
     observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming=streaming)
-    out: list[Observation] = []
-    for event in events:
-        if not isinstance(event, (SSEMessage, JSONDocument, Oversize)):
-            event = SSEMessage(event=event.get("type", "message"), data=json.dumps(event))
-        out += observer.observe(event)
-    return out + observer.close()
+    return observe_all(observer, events, as_typed_message)
 
 
 def end(**delta: Any) -> dict[str, Any]:
@@ -152,7 +139,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse("/v2/chat", body) is None
 
 
-@given(st.binary(max_size=64) | _REQUESTS)
+@given(_REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request("/v2/chat", body, "cohere")
 
@@ -259,19 +246,10 @@ _types = st.sampled_from(
         "tool-call-start", "tool-call-delta", "tool-call-end", "message-end", "message",
     )
 )  # fmt: skip
-_values = st.recursive(
-    _SCALARS | _types,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
-    max_leaves=12,
-)
-_events = st.builds(SSEMessage, event=_types, data=_values.map(json.dumps)) | _values.map(
-    lambda v: JSONDocument(data=json.dumps(v).encode())
-)
+_values = json_values(_keys, SCALARS | _types)
+_events = st.builds(SSEMessage, event=_types, data=_values.map(json.dumps)) | _values.map(as_document)
 
 
-@given(st.lists(_events | _ODD, max_size=8), st.booleans())
+@given(st.lists(_events | ODD, max_size=8), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
-    observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming=streaming)
-    for event in events:
-        observer.observe(event)
-    observer.close()
+    observe(events, streaming=streaming)

@@ -29,23 +29,12 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import ODD, as_document, encode, message_events_over, observe_all, request_bodies_over
 
 STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
 
 
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_ODD = (
-    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
-    | st.builds(JSONDocument, data=st.binary(max_size=20))
-    | st.just(Oversize(size=2, limit=1))
-)
-_REQUEST_KEYS = st.sampled_from(
+_REQUESTS = request_bodies_over(
     (
         "contents",
         "parts",
@@ -64,30 +53,18 @@ _REQUEST_KEYS = st.sampled_from(
         "candidateCount",
         "responseMimeType",
     )
-) | st.text(max_size=4)
-_REQUESTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: json.dumps(v).encode())
+)
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return DIALECT.parse_request(path, raw, "gcp.gemini")
+    return DIALECT.parse_request(path, encode(body), "gcp.gemini")
 
 
 def observe(chunks: list[Any], *, streaming: bool = True, candidates: int | None = None) -> list[Observation]:
     request = RequestInfo(
         operation=Operation.GENERATE_CONTENT, provider="gcp.gemini", choice_count=candidates
     )
-    observer = DIALECT.observer(request, streaming=streaming)
-    out: list[Observation] = []
-    for chunk in chunks:
-        if not isinstance(chunk, (SSEMessage, JSONDocument, Oversize)):
-            chunk = JSONDocument(data=json.dumps(chunk).encode())
-        out += observer.observe(chunk)
-    return out + observer.close()
+    return observe_all(DIALECT.observer(request, streaming=streaming), chunks, as_document)
 
 
 def candidate(*parts: dict[str, Any], index: int | None = None, finish: str | None = None) -> Any:
@@ -203,7 +180,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse(STREAM, body) is None
 
 
-@given(st.binary(max_size=64) | _REQUESTS)
+@given(_REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request(STREAM, body, "gcp.gemini")
 
@@ -323,7 +300,7 @@ def test_odd_events_are_skipped() -> None:
     assert observe(events) == [PrematureEnd()]
 
 
-_keys = st.sampled_from(
+_events = message_events_over(
     (
         "candidates", "content", "parts", "text", "thought", "functionCall", "index",
         "finishReason", "usageMetadata", "promptTokenCount", "candidatesTokenCount",
@@ -331,22 +308,8 @@ _keys = st.sampled_from(
         "promptFeedback", "blockReason", "error", "code", "message", "status",
     )
 )  # fmt: skip
-_values = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
-    max_leaves=12,
-)
-_events = (_values | st.lists(_values, max_size=3)).map(
-    lambda v: SSEMessage(event="message", data=json.dumps(v))
-)
 
 
-@given(st.lists(_events | _ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
+@given(st.lists(_events | ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
 def test_observer_never_raises(events: list[WireEvent], streaming: bool, candidates: int | None) -> None:
-    request = RequestInfo(
-        operation=Operation.GENERATE_CONTENT, provider="gcp.gemini", choice_count=candidates
-    )
-    observer = DIALECT.observer(request, streaming=streaming)
-    for event in events:
-        observer.observe(event)
-    observer.close()
+    observe(events, streaming=streaming, candidates=candidates)

@@ -30,20 +30,9 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import ODD, encode, message_events_over, observe_all, request_bodies_over
 
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_ODD = (
-    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
-    | st.builds(JSONDocument, data=st.binary(max_size=20))
-    | st.just(Oversize(size=2, limit=1))
-)
-_REQUEST_KEYS = st.sampled_from(
+_REQUESTS = request_bodies_over(
     (
         "prompt",
         "stream",
@@ -62,28 +51,16 @@ _REQUEST_KEYS = st.sampled_from(
         "model",
         "frequency_penalty",
     )
-) | st.text(max_size=4)
-_REQUESTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: json.dumps(v).encode())
+)
 
 
 def parse(body: Any, path: str = "/completion") -> RequestInfo | None:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return DIALECT.parse_request(path, raw, "llama_cpp")
+    return DIALECT.parse_request(path, encode(body), "llama_cpp")
 
 
 def observe(events: list[Any], *, streaming: bool = True, choices: int | None = None) -> list[Observation]:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="llama_cpp", choice_count=choices)
-    observer = DIALECT.observer(request, streaming=streaming)
-    out: list[Observation] = []
-    for event in events:
-        if not isinstance(event, (SSEMessage, JSONDocument, Oversize)):
-            event = SSEMessage(event="message", data=json.dumps(event))
-        out += observer.observe(event)
-    return out + observer.close()
+    return observe_all(DIALECT.observer(request, streaming=streaming), events)
 
 
 def final(**fields: Any) -> dict[str, Any]:
@@ -162,7 +139,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse(body) is None
 
 
-@given(st.binary(max_size=64) | _REQUESTS)
+@given(_REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request("/completion", body, "llama_cpp")
 
@@ -260,27 +237,15 @@ def test_non_streamed_body_that_is_not_a_result_is_not_premature() -> None:
     assert observe([{"unexpected": True}], streaming=False) == []
 
 
-_keys = st.sampled_from(
+_events = message_events_over(
     (
         "content", "index", "stop", "model", "tokens_predicted", "tokens_evaluated", "timings",
         "prompt_n", "cache_n", "predicted_n", "prompt_ms", "predicted_per_token_ms",
         "stop_type", "error", "code", "message", "type",
     )
 )  # fmt: skip
-_values = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
-    max_leaves=12,
-)
-_events = (_values | st.lists(_values, max_size=3)).map(
-    lambda v: SSEMessage(event="message", data=json.dumps(v))
-)
 
 
-@given(st.lists(_events | _ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
+@given(st.lists(_events | ODD, max_size=8), st.booleans(), st.none() | st.integers(0, 3))
 def test_observer_never_raises(events: list[WireEvent], streaming: bool, choices: int | None) -> None:
-    request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="llama_cpp", choice_count=choices)
-    observer = DIALECT.observer(request, streaming=streaming)
-    for event in events:
-        observer.observe(event)
-    observer.close()
+    observe(events, streaming=streaming, choices=choices)

@@ -6,7 +6,6 @@ a time (streaming default, zero-omitted metrics, timing arithmetic, errors, odd 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -29,21 +28,10 @@ from sidecar.genai.observations import (
     Usage,
 )
 from sidecar.genai.ollama import DIALECT
-from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from sidecar.wire.events import JSONDocument, Oversize, WireEvent
+from tests.genai.common import ODD, as_document, encode, json_values, observe_all, request_bodies_over
 
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_ODD = (
-    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
-    | st.builds(JSONDocument, data=st.binary(max_size=20))
-    | st.just(Oversize(size=2, limit=1))
-)
-_REQUEST_KEYS = st.sampled_from(
+_REQUESTS = request_bodies_over(
     (
         "model",
         "messages",
@@ -64,17 +52,11 @@ _REQUEST_KEYS = st.sampled_from(
         "frequency_penalty",
         "presence_penalty",
     )
-) | st.text(max_size=4)
-_REQUESTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: json.dumps(v).encode())
+)
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return DIALECT.parse_request(path, raw, "ollama")
+    return DIALECT.parse_request(path, encode(body), "ollama")
 
 
 def observe(
@@ -82,15 +64,7 @@ def observe(
 ) -> list[Observation]:
     """Observations of ``lines`` (objects are JSON-encoded; events pass as they are) + close."""
     observer = DIALECT.observer(RequestInfo(operation=operation, provider="ollama"), streaming=streaming)
-    out: list[Observation] = []
-    for line in lines:
-        event = line if isinstance(line, (SSEMessage, JSONDocument, Oversize)) else doc(line)
-        out += observer.observe(event)
-    return out + observer.close()
-
-
-def doc(value: Any) -> JSONDocument:
-    return JSONDocument(data=json.dumps(value).encode())
+    return observe_all(observer, lines, as_document)
 
 
 # ---------------------------------------------------------------- requests
@@ -197,7 +171,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse("/api/chat", body) is None
 
 
-@given(st.binary(max_size=64) | _REQUESTS)
+@given(_REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     for path in ("/api/chat", "/api/generate", "/api/embed", "/other"):
         DIALECT.parse_request(path, body, "ollama")
@@ -316,17 +290,10 @@ _ollama_keys = st.sampled_from(
         "prompt_eval_duration", "eval_duration", "total_duration", "embeddings", "embedding",
     )
 )  # fmt: skip
-_ollama_lines = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ollama_keys, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: JSONDocument(data=json.dumps(v).encode()))
+_ollama_lines = json_values(_ollama_keys).map(as_document)
 
 
-@given(st.lists(_ollama_lines | _ODD, max_size=8), st.booleans())
+@given(st.lists(_ollama_lines | ODD, max_size=8), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     for operation in (Operation.CHAT, Operation.EMBEDDINGS):
-        observer = DIALECT.observer(RequestInfo(operation=operation, provider="ollama"), streaming=streaming)
-        for event in events:
-            observer.observe(event)
-        observer.close()
+        observe(events, streaming=streaming, operation=operation)

@@ -27,15 +27,14 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.openai_chat import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import observe_all, parse_ok
 from tests.genai.transcripts import request_bodies, wire_events
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="openai")
 
 
 def parse(body: dict[str, Any]) -> RequestInfo:
-    info = DIALECT.parse_request("/v1/chat/completions", json.dumps(body).encode(), "vllm")
-    assert info is not None
-    return info
+    return parse_ok(DIALECT, "/v1/chat/completions", body, "vllm")
 
 
 def sse(data: Any, event: str = "message") -> SSEMessage:
@@ -43,9 +42,7 @@ def sse(data: Any, event: str = "message") -> SSEMessage:
 
 
 def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    observer = DIALECT.observer(REQUEST, streaming=streaming)
-    found = [o for event in events for o in observer.observe(event)]
-    return found + observer.close()
+    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
 
 
 def chunk(delta: dict[str, Any], *, index: int = 0, finish: str | None = None) -> SSEMessage:

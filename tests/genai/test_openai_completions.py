@@ -21,6 +21,7 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.openai_completions import DIALECT
 from sidecar.wire.events import SSEMessage, WireEvent
+from tests.genai.common import observe_all
 from tests.genai.transcripts import request_bodies, wire_events
 
 REQUEST = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="openai")
@@ -31,8 +32,7 @@ def parse(body: dict[str, Any]) -> RequestInfo | None:
 
 
 def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    observer = DIALECT.observer(REQUEST, streaming=streaming)
-    return [o for e in events for o in observer.observe(e)] + observer.close()
+    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
 
 
 def test_request_is_a_text_completion_with_prompt_messages() -> None:

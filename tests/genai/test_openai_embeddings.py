@@ -18,14 +18,14 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.openai_embeddings import DIALECT
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
+from tests.genai.common import observe_all
 from tests.genai.transcripts import request_bodies, wire_events
 
 REQUEST = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai")
 
 
 def run(events: Sequence[WireEvent], *, streaming: bool = False) -> list[Observation]:
-    observer = DIALECT.observer(REQUEST, streaming=streaming)
-    return [o for e in events for o in observer.observe(e)] + observer.close()
+    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
 
 
 def test_request_reads_the_model_and_never_streams() -> None:

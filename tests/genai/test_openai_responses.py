@@ -24,15 +24,14 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.openai_responses import DIALECT
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
+from tests.genai.common import observe_all, parse_ok
 from tests.genai.transcripts import request_bodies, wire_events
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="openai")
 
 
 def parse(body: dict[str, Any]) -> RequestInfo:
-    info = DIALECT.parse_request("/v1/responses", json.dumps(body).encode(), "openai")
-    assert info is not None
-    return info
+    return parse_ok(DIALECT, "/v1/responses", body, "openai")
 
 
 def event(payload: dict[str, Any], name: str = "message") -> SSEMessage:
@@ -40,8 +39,7 @@ def event(payload: dict[str, Any], name: str = "message") -> SSEMessage:
 
 
 def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    observer = DIALECT.observer(REQUEST, streaming=streaming)
-    return [o for e in events for o in observer.observe(e)] + observer.close()
+    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
 
 
 def body(payload: dict[str, Any]) -> list[Observation]:

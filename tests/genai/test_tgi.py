@@ -27,20 +27,9 @@ from sidecar.genai.observations import (
 )
 from sidecar.genai.tgi import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.genai.common import ODD, encode, message_events_over, observe_all, request_bodies_over
 
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_ODD = (
-    st.builds(SSEMessage, event=st.text(max_size=8), data=st.text(max_size=20))
-    | st.builds(JSONDocument, data=st.binary(max_size=20))
-    | st.just(Oversize(size=2, limit=1))
-)
-_REQUEST_KEYS = st.sampled_from(
+_REQUESTS = request_bodies_over(
     (
         "inputs",
         "parameters",
@@ -55,28 +44,16 @@ _REQUEST_KEYS = st.sampled_from(
         "stream",
         "frequency_penalty",
     )
-) | st.text(max_size=4)
-_REQUESTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_REQUEST_KEYS, inner, max_size=6),
-    max_leaves=12,
-).map(lambda v: json.dumps(v).encode())
+)
 
 
 def parse(path: str, body: Any) -> RequestInfo | None:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return DIALECT.parse_request(path, raw, "tgi")
+    return DIALECT.parse_request(path, encode(body), "tgi")
 
 
 def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
-    observer = DIALECT.observer(request, streaming=streaming)
-    out: list[Observation] = []
-    for event in events:
-        if not isinstance(event, (SSEMessage, JSONDocument, Oversize)):
-            event = SSEMessage(event="message", data=json.dumps(event))
-        out += observer.observe(event)
-    return out + observer.close()
+    return observe_all(DIALECT.observer(request, streaming=streaming), events)
 
 
 def token(text: str, *, special: bool = False, index: int = 1) -> dict[str, Any]:
@@ -140,7 +117,7 @@ def test_a_body_that_is_not_a_json_object_yields_no_request(body: bytes) -> None
     assert parse("/generate", body) is None
 
 
-@given(st.binary(max_size=64) | _REQUESTS)
+@given(_REQUESTS)
 def test_parse_request_never_raises(body: bytes) -> None:
     DIALECT.parse_request("/generate_stream", body, "tgi")
 
@@ -192,26 +169,14 @@ def test_odd_events_are_skipped() -> None:
     assert observe(events, streaming=False) == []
 
 
-_keys = st.sampled_from(
+_events = message_events_over(
     (
         "index", "token", "text", "special", "generated_text", "details", "finish_reason",
         "generated_tokens", "input_length", "prompt_tokens", "error", "error_type",
     )
 )  # fmt: skip
-_values = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6),
-    max_leaves=12,
-)
-_events = (_values | st.lists(_values, max_size=3)).map(
-    lambda v: SSEMessage(event="message", data=json.dumps(v))
-)
 
 
-@given(st.lists(_events | _ODD, max_size=8), st.booleans())
+@given(st.lists(_events | ODD, max_size=8), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
-    request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
-    observer = DIALECT.observer(request, streaming=streaming)
-    for event in events:
-        observer.observe(event)
-    observer.close()
+    observe(events, streaming=streaming)
