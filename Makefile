@@ -54,4 +54,5 @@ demo: $(STAMP) ## simulator + sidecar + four labelled scenarios, with a live sum
 	$(BIN)/genai-sidecar demo
 
 bench: $(STAMP) ## side-by-side benchmark: direct vs nginx vs sidecar (writes bench/results/)
-	$(PY) -m bench
+	bash scripts/bench-deps.sh $(VENV)
+	$(PY) -m bench $(BENCH_ARGS)

