@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
-from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -193,6 +190,10 @@ def build_providers(
             if holder and count:
                 holder[0].add(count, {semconv.SIGNAL: signal, semconv.REASON: reason})
 
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter,  # gRPC is imported only when OTLP is on (~20 MB of RSS)
+        )
+
         exporter = OTLPMetricExporter(
             endpoint=metrics_target.endpoint,
             insecure=metrics_target.insecure,
@@ -207,7 +208,12 @@ def build_providers(
                 export_timeout_millis=metrics_target.timeout_s * 1000,
             )
         )
-    meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+    # Exemplars cost as much as the measurement itself on every per-chunk sample; they are off
+    # unless OTEL_METRICS_EXEMPLAR_FILTER asks for them (the SDK then reads the variable).
+    exemplars = None if environ.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+    meter_provider = MeterProvider(
+        metric_readers=readers, resource=resource, shutdown_on_exit=False, exemplar_filter=exemplars
+    )
     dropped = instruments.create_export_dropped(meter_provider.get_meter(semconv.SCOPE_NAME))
     if metrics_target is not None:
         holder.append(dropped)
@@ -223,6 +229,10 @@ def build_providers(
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     traces_target = settings.otlp.get("traces")
     if traces_target is not None:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter,
+        )
+
         tracer_provider.add_span_processor(
             BoundedSpanProcessor(
                 OTLPSpanExporter(
@@ -242,6 +252,10 @@ def build_providers(
         for log_exporter in extra_log_exporters:
             logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
         if logs_target is not None:
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+                OTLPLogExporter,
+            )
+
             logger_provider.add_log_record_processor(
                 BoundedLogProcessor(
                     OTLPLogExporter(
