@@ -60,7 +60,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             413, "request_too_large", f"request body exceeds listener.max_body_bytes ({limit} bytes)"
         )
     selection = _select(state, request, body)
-    info = _parse_request(selection, request.path, body)
+    info = _parse_request(state, selection, request.path, body)
     body, strip_usage = _inject_usage(state, selection, info, body)
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
     state.in_flight += 1
@@ -95,12 +95,15 @@ def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection |
     return select_dialect(request.method, request.path, state.routes, default_provider=provider)
 
 
-def _parse_request(selection: Selection | None, path: str, body: bytes) -> RequestInfo | None:
+def _parse_request(
+    state: ProxyState, selection: Selection | None, path: str, body: bytes
+) -> RequestInfo | None:
     if selection is None:
         return None
     try:
         return selection.dialect.parse_request(path, body, selection.provider)
-    except Exception:  # a dialect bug must not fail the request
+    except Exception:  # a dialect bug must not fail the request: forward it, measure HTTP only
+        state.telemetry.tap_error("request_parse")
         return None
 
 
