@@ -39,10 +39,10 @@ unit: $(STAMP) ## the test suite without the real-component e2e tests
 	$(BIN)/pytest -m "not e2e" --cov --cov-report=term-missing:skip-covered
 
 e2e: deps ## end-to-end tests against llama.cpp, rotel and Prometheus
-	$(BIN)/pytest -m e2e -s
+	$(BIN)/pytest -m e2e
 
 test: deps lint typecheck ## everything CI runs: lint, type check, unit and e2e tests
-	$(BIN)/pytest -s --cov --cov-report=term-missing:skip-covered
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
 run: $(STAMP) ## run the sidecar in front of a local Ollama (http://127.0.0.1:11434)
 	$(BIN)/genai-sidecar run
