@@ -58,7 +58,14 @@ def _load(args: argparse.Namespace, path: str | None) -> Config:
         "listener.address": getattr(args, "listen", None),
         "listener.admin_address": getattr(args, "admin_listen", None),
     }
-    return load_config(path, environ=os.environ, overrides=overrides)
+    config = load_config(path, environ=os.environ, overrides=overrides)
+    # The OTEL_* environment is part of the effective configuration: check it here too, so that
+    # check-config catches what `run` would stop on.
+    from sidecar.telemetry.settings import resolve
+
+    exporters = config.exporters
+    resolve(config.telemetry, exporters.otlp, exporters.prometheus, os.environ)
+    return config
 
 
 def _install_uvloop() -> None:
@@ -130,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _install_uvloop()
     try:
         asyncio.run(serve(config))
+    except ConfigError as e:
+        print(f"genai-sidecar: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as e:
         print(f"genai-sidecar: cannot start: {e}", file=sys.stderr)
         return 1

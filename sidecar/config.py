@@ -10,6 +10,7 @@ documentation cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import types
@@ -326,11 +327,13 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, _EnvText):
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise ConfigError(key, f"expected a number, got {str(value)!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -365,6 +368,8 @@ def upstream_origin(url: str, key: str = "upstream.url") -> tuple[str, str, int]
         raise ConfigError(key, f"must be an http:// or https:// URL, got {url!r}")
     if not parts.hostname:
         raise ConfigError(key, f"has no host: {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, "must not carry credentials (user:password@); clients send their own")
     if parts.query or parts.fragment:
         raise ConfigError(key, f"must not have a query or fragment: {url!r}")
     default_port = 443 if parts.scheme == "https" else 80

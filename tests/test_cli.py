@@ -120,3 +120,13 @@ async def test_sigterm_drains_an_in_flight_stream(simulator) -> None:  # type: i
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_bad_otel_environment_is_a_config_error_for_both_commands() -> None:
+    env = {"OTEL_METRIC_EXPORT_INTERVAL": "abc"}
+    for args in (("check-config", str(DATA / "golden.toml")), ("run", "--listen", "127.0.0.1:0")):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert "OTEL_METRIC_EXPORT_INTERVAL" in lines[0]

@@ -59,6 +59,8 @@ def test_precedence_flag_over_env_over_file() -> None:
         ("bad_dialect.toml", "genai.routes[0].dialect", "unknown dialect"),
         ("not_toml.toml", "config", "not valid TOML"),
         ("route_missing_key.toml", "genai.routes[0].path_prefix", "missing"),
+        ("infinite.toml", "listener.drain_delay_s", "finite"),
+        ("credentials.toml", "upstream.url", "credentials"),
     ],
 )
 def test_invalid_files_name_the_key(name: str, key: str, problem: str) -> None:

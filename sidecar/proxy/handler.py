@@ -35,6 +35,8 @@ CONNECTION_ERROR = "connection_error"
 TIMEOUT = "timeout"
 UPSTREAM_DISCONNECTED = "upstream_disconnected"
 CLIENT_CANCEL = "client_cancel"
+SHUTDOWN = "shutdown"
+INTERNAL_ERROR = "internal_error"
 
 _LARGE_BODY = 1024 * 1024
 _RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
@@ -66,8 +68,19 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         return await _forward(state, request, body, selection, info, recorder, strip_usage)
+    except asyncio.CancelledError:
+        # The client left (or shutdown's grace ran out) before the response was complete.
+        recorder.fail(_cancelled(state), time.perf_counter())
+        raise
+    except Exception:
+        recorder.fail(INTERNAL_ERROR, time.perf_counter())
+        raise
     finally:
         state.in_flight -= 1
+
+
+def _cancelled(state: ProxyState) -> str:
+    return SHUTDOWN if state.draining else CLIENT_CANCEL
 
 
 def _inject_usage(
@@ -120,6 +133,10 @@ async def _forward(
     if not raw_path.startswith("/"):  # absolute-form targets never choose the upstream
         recorder.finish(time.perf_counter(), status=400, response_bytes=0)
         return error_response(400, "bad_request", "request target must be a path")
+    if state.upstream.path not in ("", "/") and _has_dot_segments(request.path):
+        # The upstream URL's path is a boundary: ``..`` must not step out of it.
+        recorder.finish(time.perf_counter(), status=400, response_bytes=0)
+        return error_response(400, "bad_request", "request path must not contain '.' or '..' segments")
     headers = upstream_request_headers(
         request.headers,
         upstream_host=state.upstream_host_header,
@@ -127,6 +144,9 @@ async def _forward(
         scheme=request.scheme,
     )
     recorder.inject(headers)
+    if strip_usage:
+        # The usage chunk is removed from the bytes, which needs them uncompressed.
+        headers["Accept-Encoding"] = "identity"
     url = URL(str(state.upstream) + raw_path, encoded=True)
     try:
         upstream = await _send(state, request.method, url, headers, body, request)
@@ -172,6 +192,10 @@ async def _send(
         )
 
 
+def _has_dot_segments(path: str) -> bool:
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 def _payload(body: bytes) -> bytes | io.BytesIO | None:
     """Large bodies go out as a stream so that one write does not hold the event loop."""
     if not body:
@@ -192,8 +216,12 @@ async def _stream(
     tap = _make_tap(state, upstream, selection, info, recorder)
     headers = client_response_headers(upstream.headers)
     usage_filter = None
-    if strip_usage and media_type(upstream.headers.get("Content-Type")) == "text/event-stream":
-        usage_filter = UsageChunkFilter(state.config.genai.max_event_bytes)
+    if (
+        strip_usage
+        and media_type(upstream.headers.get("Content-Type")) == "text/event-stream"
+        and upstream.headers.get("Content-Encoding", "identity").lower() == "identity"
+    ):
+        usage_filter = UsageChunkFilter()
         headers.popall("Content-Length", None)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     sent = 0
@@ -217,7 +245,7 @@ async def _stream(
         return response
     except asyncio.CancelledError:
         upstream.close()
-        recorder.fail(CLIENT_CANCEL, time.perf_counter(), status=upstream.status)
+        recorder.fail(_cancelled(state), time.perf_counter(), status=upstream.status)
         raise
     except (aiohttp.ClientError, TimeoutError) as e:
         # The upstream died or stalled mid-body: end the client's response the same way (cut, not ended).

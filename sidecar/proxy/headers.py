@@ -50,9 +50,10 @@ def upstream_request_headers(
 ) -> CIMultiDict[str]:
     """Headers to send upstream: end-to-end ones, ``Host`` set to the upstream, forwarding headers added.
 
-    ``Content-Length`` is dropped because the client library sets it from the body it sends.
+    ``Content-Length`` is dropped because the client library sets it from the body it sends, and
+    ``Expect`` because the proxy has already answered ``100 Continue`` and holds the whole body.
     """
-    out = _end_to_end(headers, ("host", "content-length"))
+    out = _end_to_end(headers, ("host", "content-length", "expect"))
     out["Host"] = upstream_host
     if client_ip:
         prior = headers.get("X-Forwarded-For")

@@ -16,7 +16,7 @@ STREAM = b": keep-alive\n\n" + CHUNK + CHUNK + USAGE + DONE
 EXPECTED = b": keep-alive\n\n" + CHUNK + CHUNK + DONE
 
 
-def run(chunks: list[bytes], cap: int = 1 << 20) -> bytes:
+def run(chunks: list[bytes], cap: int = 1 << 16) -> bytes:
     f = UsageChunkFilter(cap)
     return b"".join(f.feed(c) for c in chunks) + f.close()
 
@@ -28,6 +28,26 @@ def test_add_include_usage_keeps_other_options() -> None:
     assert out["model"] == "m"
     assert add_include_usage(b"not json") is None
     assert add_include_usage(b"[1]") is None
+
+
+def test_insertion_keeps_every_other_byte() -> None:
+    member = b'"stream_options":{"include_usage":true}'
+    for body in (
+        b' {"seed": 123456789012345678901234567890, "temperature": 0.10, "stream": true}',
+        b"{ }",
+    ):
+        out = add_include_usage(body)
+        assert out is not None
+        assert json.loads(out)["stream_options"] == {"include_usage": True}
+        assert out.replace(member + b",", b"", 1).replace(member, b"", 1) == body
+
+
+def test_a_long_event_is_not_searched_again_per_chunk() -> None:
+    """One 8 MiB event in 4 KiB reads: released unfiltered past the cap, in linear time."""
+    event = b"data: " + b"x" * (8 << 20) + b"\n\n"
+    f = UsageChunkFilter()
+    out = b"".join(f.feed(event[i : i + 4096]) for i in range(0, len(event), 4096)) + f.close()
+    assert out == event
 
 
 def test_usage_only_chunk_is_removed_and_nothing_else() -> None:
