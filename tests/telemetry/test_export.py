@@ -105,10 +105,11 @@ def test_blackhole_collector_fills_the_queue_and_drops_are_counted(blackhole: in
     try:
         assert record_calls(telemetry, 200) == 200
         counts = dropped(reader)
-        # The exporter holds each batch until its deadline, so the queue (4) fills at once and
-        # nearly every later span and call record is refused.
-        assert counts[("traces", "queue_full")] >= 150
-        assert counts[("logs", "queue_full")] >= 150
+        # The exporter holds each batch until its deadline (0.5 s), so the queue (4) fills at once
+        # and most later spans and call records are refused: accepting 100 of them would take
+        # the 200 calls over 12 s, far slower than even a loaded machine records them.
+        assert counts[("traces", "queue_full")] >= 100
+        assert counts[("logs", "queue_full")] >= 100
     finally:
         shutdown(telemetry)
 
