@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sidecar.config import Config, ExportersConfig, OTLPConfig, load_config, upstream_origin
 from sidecar.proxy.server import Sidecar
 from sidecar.simulator.server import RunningSimulator, start_simulator
-from sidecar.telemetry.recorder import Telemetry
+from sidecar.telemetry.pipeline import Telemetry
 
 
 @dataclass

@@ -18,7 +18,7 @@ from aiohttp import web
 from sidecar.config import Config, parse_host_port, upstream_origin
 from sidecar.proxy.app import build_admin_app, build_proxy_app
 from sidecar.proxy.state import ProxyState, make_state
-from sidecar.telemetry.recorder import Telemetry
+from sidecar.telemetry.pipeline import Telemetry
 
 log = logging.getLogger(__name__)
 

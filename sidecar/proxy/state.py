@@ -10,7 +10,7 @@ from yarl import URL
 
 from sidecar.config import Config, upstream_origin
 from sidecar.genai.registry import Route
-from sidecar.telemetry.recorder import Telemetry
+from sidecar.telemetry.pipeline import Telemetry
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from sidecar.genai.dialect import ResponseObserver
-from sidecar.telemetry.recorder import StreamRecorder, Telemetry
+from sidecar.telemetry.pipeline import Telemetry
+from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import Decoder
 from sidecar.wire.errors import WireError
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sidecar.telemetry.recorder import StreamRecorder, Telemetry
+from sidecar.telemetry.pipeline import Telemetry
+from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.telemetry.semconv import metric_names, prometheus_names, prometheus_samples
 
 __all__ = ["StreamRecorder", "Telemetry", "metric_names", "prometheus_names", "prometheus_samples"]

@@ -20,7 +20,7 @@ from sidecar.config import (
     TelemetryConfig,
 )
 from sidecar.genai.observations import Operation, RequestInfo
-from sidecar.telemetry.recorder import Telemetry
+from sidecar.telemetry.pipeline import Telemetry
 
 SERVER_ADDRESS = "model-server.local"
 SERVER_PORT = 11434

@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
 from sidecar.genai.observations import OutputChunk, OutputKind, Usage
-from sidecar.telemetry.recorder import Telemetry
+from sidecar.telemetry.pipeline import Telemetry
 from tests.telemetry.conftest import chat
 
 HANG_LIMIT_S = 60.0
