@@ -33,4 +33,4 @@ async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if state.draining:
         return web.json_response({"status": "draining"}, status=503, dumps=_json.dumps_str)
-    return web.json_response({"status": "ready", "active_streams": state.in_flight}, dumps=_json.dumps_str)
+    return web.json_response({"status": "ready", "in_flight": state.in_flight}, dumps=_json.dumps_str)

@@ -55,3 +55,21 @@ async def test_every_chunk_is_forwarded_as_it_arrives(start_sidecar: StartSideca
                 assert line == b'{"n": %d}\n' % i
                 event.set()
             assert await r.content.read() == b""
+
+
+async def test_admin_endpoints(start_sidecar: StartSidecar) -> None:
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok")
+
+    async with serve_handler(ok) as url:
+        sidecar = await start_sidecar(url)
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"{sidecar.admin_url}/healthz") as r:
+                assert (r.status, await r.json()) == (200, {"status": "ok"})
+            async with client.get(f"{sidecar.admin_url}/readyz") as r:
+                assert (r.status, await r.json()) == (200, {"status": "ready", "in_flight": 0})
+            async with client.get(f"{sidecar.url}/healthz") as r:
+                assert await r.text() == "ok", "the proxy port proxies every path, admin paths included"
+            sidecar.sidecar.state.draining = True
+            async with client.get(f"{sidecar.admin_url}/readyz") as r:
+                assert r.status == 503
