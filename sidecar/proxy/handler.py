@@ -48,6 +48,12 @@ def error_response(status: int, error_type: str, message: str) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
+def _refuse(recorder: StreamRecorder, status: int, error_type: str, message: str) -> web.Response:
+    """Answer a request the proxy will not forward, and record it as such."""
+    recorder.finish(time.perf_counter(), status=status, response_bytes=0)
+    return error_response(status, error_type, message)
+
+
 async def proxy(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     t0 = time.perf_counter()
@@ -56,11 +62,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         recorder = telemetry.start(request=None, method=request.method, headers=request.headers, t0=t0)
-        recorder.finish(time.perf_counter(), status=413, response_bytes=0)
         limit = state.config.listener.max_body_bytes
-        return error_response(
-            413, "request_too_large", f"request body exceeds listener.max_body_bytes ({limit} bytes)"
-        )
+        message = f"request body exceeds listener.max_body_bytes ({limit} bytes)"
+        return _refuse(recorder, 413, "request_too_large", message)
     selection = _select(state, request, body)
     info = _parse_request(state, selection, request.path, body)
     body, strip_usage = _inject_usage(state, selection, info, body)
@@ -131,12 +135,10 @@ async def _forward(
 ) -> web.StreamResponse:
     raw_path = request.raw_path
     if not raw_path.startswith("/"):  # absolute-form targets never choose the upstream
-        recorder.finish(time.perf_counter(), status=400, response_bytes=0)
-        return error_response(400, "bad_request", "request target must be a path")
+        return _refuse(recorder, 400, "bad_request", "request target must be a path")
     if state.upstream.path not in ("", "/") and _has_dot_segments(request.path):
         # The upstream URL's path is a boundary: ``..`` must not step out of it.
-        recorder.finish(time.perf_counter(), status=400, response_bytes=0)
-        return error_response(400, "bad_request", "request path must not contain '.' or '..' segments")
+        return _refuse(recorder, 400, "bad_request", "request path must not contain '.' or '..' segments")
     headers = upstream_request_headers(
         request.headers,
         upstream_host=state.upstream_host_header,

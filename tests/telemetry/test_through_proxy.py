@@ -38,83 +38,67 @@ class Expect:
     input_tokens: int
 
 
-async def _ollama_chat(base: str) -> float:
+async def _first_content(t0: float, items: AsyncIterator[Any], has_content: Callable[[Any], bool]) -> float:
+    """Read the whole stream; return the client-side time from ``t0`` to its first content item."""
     first = None
+    async for item in items:
+        if first is None and has_content(item):
+            first = time.perf_counter() - t0
+    assert first is not None, "the stream carried no content"
+    return first
+
+
+async def _ollama_chat(base: str) -> float:
     async with ollama.AsyncClient(host=base) as client:
         t = time.perf_counter()
         messages = [{"role": "user", "content": PROMPT}]
-        async for part in await client.chat(model="m", messages=messages, stream=True):
-            if first is None and part.message.content:
-                first = time.perf_counter() - t
-    assert first is not None
-    return first
+        parts = await client.chat(model="m", messages=messages, stream=True)
+        return await _first_content(t, parts, lambda p: bool(p.message.content))
 
 
 async def _ollama_generate(base: str) -> float:
-    first = None
     async with ollama.AsyncClient(host=base) as client:
         t = time.perf_counter()
-        async for part in await client.generate(model="m", prompt=PROMPT, stream=True):
-            if first is None and part.response:
-                first = time.perf_counter() - t
-    assert first is not None
-    return first
+        parts = await client.generate(model="m", prompt=PROMPT, stream=True)
+        return await _first_content(t, parts, lambda p: bool(p.response))
+
+
+def _openai(base: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0)
 
 
 async def _openai_chat(base: str) -> float:
-    async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as client:
+    async with _openai(base) as client:
         t = time.perf_counter()
-        first = None
-        stream = await client.chat.completions.create(
-            model="m",
-            messages=[{"role": "user", "content": PROMPT}],
-            stream=True,
-            stream_options={"include_usage": True},
+        messages: Any = [{"role": "user", "content": PROMPT}]
+        usage: Any = {"include_usage": True}
+        chunks = await client.chat.completions.create(
+            model="m", messages=messages, stream=True, stream_options=usage
         )
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
-                first = time.perf_counter() - t
-    assert first is not None
-    return first
+        return await _first_content(t, chunks, lambda c: bool(c.choices and c.choices[0].delta.content))
 
 
 async def _openai_completions(base: str) -> float:
-    async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as client:
+    async with _openai(base) as client:
         t = time.perf_counter()
-        first = None
-        stream = await client.completions.create(
-            model="m", prompt=PROMPT, stream=True, stream_options={"include_usage": True}
-        )
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].text:
-                first = time.perf_counter() - t
-    assert first is not None
-    return first
+        usage: Any = {"include_usage": True}
+        chunks = await client.completions.create(model="m", prompt=PROMPT, stream=True, stream_options=usage)
+        return await _first_content(t, chunks, lambda c: bool(c.choices and c.choices[0].text))
 
 
 async def _openai_responses(base: str) -> float:
-    async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as client:
+    async with _openai(base) as client:
         t = time.perf_counter()
-        first = None
-        async for event in await client.responses.create(model="m", input=PROMPT, stream=True):
-            if first is None and event.type == "response.output_text.delta":
-                first = time.perf_counter() - t
-    assert first is not None
-    return first
+        events = await client.responses.create(model="m", input=PROMPT, stream=True)
+        return await _first_content(t, events, lambda e: e.type == "response.output_text.delta")
 
 
 async def _anthropic(base: str) -> float:
     async with anthropic.AsyncAnthropic(base_url=base, api_key="k", max_retries=0) as client:
         t = time.perf_counter()
-        first = None
-        async with client.messages.stream(
-            model="m", max_tokens=100, messages=[{"role": "user", "content": PROMPT}]
-        ) as stream:
-            async for _ in stream.text_stream:
-                if first is None:
-                    first = time.perf_counter() - t
-    assert first is not None
-    return first
+        messages: Any = [{"role": "user", "content": PROMPT}]
+        async with client.messages.stream(model="m", max_tokens=100, messages=messages) as stream:
+            return await _first_content(t, stream.text_stream, bool)
 
 
 CASES: dict[str, tuple[Callable[[str], Awaitable[float]], Expect]] = {
