@@ -47,10 +47,11 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerConfig:
-    #: Where clients connect (the model server's API, proxied).
-    address: str = "0.0.0.0:8080"
-    #: Admin port: /metrics, /healthz, /readyz. Never proxied.
-    admin_address: str = "0.0.0.0:9464"
+    #: Where clients connect (the model server's API, proxied). Loopback by default: a workstation
+    #: exposes nothing; in a Kubernetes pod set the pod address (``0.0.0.0:8080``).
+    address: str = "127.0.0.1:8080"
+    #: Admin port: /metrics, /healthz, /readyz. Never proxied. Loopback by default too.
+    admin_address: str = "127.0.0.1:9464"
     #: Largest request body accepted; larger requests get 413.
     max_body_bytes: int = 32 * 1024 * 1024
     #: On SIGTERM, how long in-flight streams may run before they are cut.

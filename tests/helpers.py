@@ -47,8 +47,9 @@ def feed_bytewise(make: Factory[E], data: bytes) -> list[E]:
 
 
 def split_at(data: bytes, points: Iterable[int]) -> list[bytes]:
-    """Cut ``data`` at the given offsets (any order, duplicates and out-of-range ones allowed)."""
-    cuts = sorted({min(max(p, 0), len(data)) for p in points} | {0, len(data)})
+    """Cut ``data`` at the given offsets (any order, out-of-range ones allowed). A repeated offset,
+    or one at either end, yields an empty chunk: decoders must take those too."""
+    cuts = sorted([min(max(p, 0), len(data)) for p in points] + [0, len(data)])
     return [data[a:b] for a, b in pairwise(cuts)]
 
 

@@ -17,8 +17,8 @@ EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
 def test_defaults_match_the_design() -> None:
     config = default_config()
-    assert config.listener.address == "0.0.0.0:8080"
-    assert config.listener.admin_address == "0.0.0.0:9464"
+    assert config.listener.address == "127.0.0.1:8080"
+    assert config.listener.admin_address == "127.0.0.1:9464"
     assert config.upstream.url == "http://127.0.0.1:11434"
     assert config.telemetry.semconv == "v1.41"
     assert config.telemetry.capture.mode == "NO_CONTENT"

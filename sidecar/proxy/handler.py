@@ -24,6 +24,7 @@ from sidecar.proxy.headers import (
     skipped_auto_headers,
     upstream_request_headers,
 )
+from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
 from sidecar.telemetry.recorder import StreamRecorder
@@ -154,15 +155,22 @@ async def _forward(
         upstream = await _send(state, request.method, url, headers, body, request)
     except aiohttp.ClientConnectorError as e:
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
+        reason = e.os_error.strerror or type(e.os_error).__name__
         return error_response(
-            502, "upstream_unreachable", f"cannot connect to upstream {state.upstream}: {e.os_error}"
+            502, "upstream_unreachable", f"cannot connect to upstream {state.upstream_origin}: {reason}"
         )
     except TimeoutError:
         recorder.fail(TIMEOUT, time.perf_counter(), status=504)
-        return error_response(504, "upstream_timeout", f"upstream {state.upstream} did not answer in time")
+        return error_response(
+            504, "upstream_timeout", f"upstream {state.upstream_origin} did not answer in time"
+        )
     except aiohttp.ClientError as e:
+        # The message names the kind of failure and the configured origin only: an exception's
+        # text can quote the request URL, its headers or raw upstream bytes.
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
-        return error_response(502, "upstream_error", f"upstream {state.upstream} failed: {e!r}")
+        return error_response(
+            502, "upstream_error", f"upstream {state.upstream_origin} failed: {type(e).__name__}"
+        )
     try:
         return await _stream(state, request, upstream, selection, info, recorder, strip_usage)
     finally:
@@ -225,7 +233,7 @@ async def _stream(
     ):
         usage_filter = UsageChunkFilter()
         headers.popall("Content-Length", None)
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    response = PassThroughResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     sent = 0
     try:
         await response.prepare(request)

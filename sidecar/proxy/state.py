@@ -21,6 +21,8 @@ class ProxyState:
     telemetry: Telemetry
     upstream: URL
     upstream_host_header: str
+    #: ``scheme://host:port`` of the upstream: all an error message may say about where it is.
+    upstream_origin: str
     routes: tuple[Route, ...]
     #: Pooled keep-alive session (set by the cleanup context).
     session: aiohttp.ClientSession | None = None
@@ -41,6 +43,7 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
     host_header = host if port == default_port else f"{host}:{port}"
     if ":" in host and not host.startswith("["):  # IPv6 literal
         host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    bracketed = f"[{host}]" if ":" in host else host
     routes = tuple(
         Route(path_prefix=r.path_prefix, dialect=r.dialect, provider=r.provider or None)
         for r in config.genai.routes
@@ -50,5 +53,6 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
         telemetry=telemetry,
         upstream=URL(config.upstream.url.rstrip("/")),
         upstream_host_header=host_header,
+        upstream_origin=f"{scheme}://{bracketed}:{port}",
         routes=routes,
     )

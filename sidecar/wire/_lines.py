@@ -63,12 +63,14 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[Line]:
         """Take the next chunk; return the lines it completes, in order."""
+        if not data:  # an empty chunk changes nothing, not even a pending CR's state
+            return []
         if self._skip_lf:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if not data:
-            return []
+                if not data:
+                    return []
         if not self._lone_cr:
             parts = data.split(b"\n")
         elif b"\r" in data:

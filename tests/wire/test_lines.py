@@ -31,6 +31,16 @@ def test_cr_is_delivered_at_once() -> None:
     assert splitter.feed(b"\n") == [b""]
 
 
+def test_empty_chunk_keeps_a_pending_cr() -> None:
+    # CR, an empty chunk, then LF: one line end, not two.
+    assert feed_chunks(lambda: LineSplitter(64), [b"a\r", b"", b"\nb\n"]) == [b"a", b"b"]
+    splitter = LineSplitter(64)
+    assert splitter.feed(b"a\r") == [b"a"]
+    assert splitter.feed(b"") == []
+    assert splitter.feed(b"\n") == []
+    assert splitter.close() == []
+
+
 def test_lf_only_mode_keeps_cr_in_the_line() -> None:
     assert lines(b"a\r\nb\rc\n", lone_cr=False) == [b"a\r", b"b\rc"]
 
