@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# The demo gets its own light venv: the package and the two SDKs the traffic uses, no dev tools.
+DEMO_VENV ?= .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
+ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install fmt lint typecheck test unit e2e cov check run demo simulate bench deps
@@ -50,8 +54,14 @@ run: $(STAMP) ## run the sidecar in front of a local Ollama (http://127.0.0.1:11
 simulate: $(STAMP) ## run the built-in simulated model server on :11434
 	$(BIN)/genai-sidecar simulate --port 11434
 
-demo: $(STAMP) ## simulator + sidecar + four labelled scenarios, with a live summary
-	$(BIN)/genai-sidecar demo
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	@echo "installing the demo's dependencies into $(DEMO_VENV) (the package and the openai/ollama SDKs) ..."
+	$(DEMO_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP) ## simulator + sidecar + labelled scenarios, live summary (ARGS="--duration 20")
+	$(DEMO_VENV)/bin/genai-sidecar demo $(ARGS)
 
 bench: $(STAMP) ## side-by-side benchmark: direct vs nginx vs sidecar (writes bench/results/)
 	bash scripts/bench-deps.sh $(VENV)

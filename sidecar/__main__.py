@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from sidecar.cli import main
 
-raise SystemExit(main())
+# Guarded: the demo's child processes (multiprocessing "spawn") import the parent's main module.
+if __name__ == "__main__":
+    raise SystemExit(main())

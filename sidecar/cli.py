@@ -40,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         metavar="NAME",
-        help="run only this scenario (normal, expensive, low_quality, errors); repeatable",
+        help="run only this scenario (normal, expensive, low_quality, errors, no_usage); repeatable",
     )
-    demo.add_argument("--rate", type=float, default=4.0, help="requests per second per scenario (default 4)")
+    demo.add_argument("--rate", type=float, default=2.0, help="requests per second per scenario (default 2)")
     demo.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     demo.add_argument("--admin-listen", default="127.0.0.1:9464", metavar="HOST:PORT")
 
@@ -83,27 +83,38 @@ def _setup_logging(level: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from sidecar.demo.processes import DemoStartError
     from sidecar.demo.runner import pick, run_demo
     from sidecar.demo.traffic import MissingSDK, check_sdks
 
     if args.rate <= 0:
         raise ConfigError("--rate", f"must be greater than 0, got {args.rate}")
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("--duration", f"must be greater than 0, got {args.duration}")
     try:
         pick(args.scenario)
+    except ValueError as e:
+        raise ConfigError("--scenario", str(e)) from None
+    try:
         check_sdks()
-    except (ValueError, MissingSDK) as e:
-        raise ConfigError("demo", str(e)) from None
+    except MissingSDK as e:
+        print(f"genai-sidecar demo: {e}", file=sys.stderr)
+        return 1
     _setup_logging("warning")
     _install_uvloop()
-    kwargs = {"listen": args.listen, "admin_listen": args.admin_listen}
     try:
         asyncio.run(
             run_demo(
-                out=sys.stdout, duration_s=args.duration, scenarios=args.scenario, rate=args.rate, **kwargs
+                out=sys.stdout,
+                duration_s=args.duration,
+                scenarios=args.scenario,
+                rate=args.rate,
+                listen=args.listen,
+                admin_listen=args.admin_listen,
             )
         )
-    except OSError as e:
-        print(f"genai-sidecar: cannot start the demo: {e}", file=sys.stderr)
+    except DemoStartError as e:
+        print(f"genai-sidecar demo: cannot start: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,4 +1,7 @@
-"""Orchestrate the demo: simulator -> sidecar -> traffic, and a live summary until Ctrl-C or --duration."""
+"""Orchestrate the demo: simulator -> sidecar -> traffic, each in its own process (see
+:mod:`sidecar.demo.processes`), and a live summary read from the sidecar's /metrics until Ctrl-C
+or ``--duration``. The first Ctrl-C stops the traffic and waits for the calls in flight; a second
+one stops everything at once."""
 
 from __future__ import annotations
 
@@ -6,21 +9,22 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import aiohttp
 
-from sidecar.config import load_config
+from sidecar.demo.processes import Child, Parts, start_parts, start_traffic
 from sidecar.demo.render import render
 from sidecar.demo.scenarios import SCENARIOS, Scenario
 from sidecar.demo.summary import ScenarioRow, summarise
-from sidecar.demo.traffic import check_sdks, drive
-from sidecar.proxy.server import Sidecar, build_telemetry
-from sidecar.simulator.server import start_simulator
+from sidecar.demo.traffic import check_sdks
 
 _CLEAR = "\x1b[H\x1b[J"
+_PLAIN_EVERY_S = 10.0
 
 
 def pick(names: list[str] | None) -> tuple[Scenario, ...]:
@@ -38,14 +42,38 @@ async def _scrape(client: aiohttp.ClientSession, admin_url: str) -> str:
         return await r.text()
 
 
-def _banner(sidecar: Sidecar, upstream: str) -> str:
+def _banner(parts: Parts) -> str:
+    injection = "on" if parts.injects_usage else "off (genai.inject_include_usage)"
     return (
-        f"genai-sidecar demo: simulated model server {upstream}, sidecar {sidecar.proxy_url}\n"
-        f"  Prometheus metrics: {sidecar.admin_url}/metrics\n"
-        "  OTLP: set OTEL_EXPORTER_OTLP_ENDPOINT=http://COLLECTOR:4317 and OTEL_EXPORTER_OTLP_INSECURE=true\n"
-        "  before `make demo` to push the same metrics, spans and logs to a Collector.\n"
+        f"genai-sidecar demo: SDK clients -> sidecar {parts.proxy_url} -> simulated model server\n"
+        f"  {parts.simulator_url}, each in its own process. Every figure is read from\n"
+        f"  {parts.admin_url}/metrics. Usage injection: {injection}.\n"
+        "  OTEL_EXPORTER_OTLP_ENDPOINT=http://COLLECTOR:4317 pushes the same telemetry over OTLP.\n"
         "  Ctrl-C stops."
     )
+
+
+class _Interrupts:
+    """First SIGINT/SIGTERM: ``stop``; second: ``now``."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.now = asyncio.Event()
+
+    def __call__(self) -> None:
+        (self.now if self.stop.is_set() else self.stop).set()
+
+
+async def _stop_all(children: list[Child], at_once: bool) -> None:
+    for child in children:
+        if at_once:
+            child.kill()
+        else:
+            child.terminate()
+            if not await child.wait(15.0):
+                child.kill()
+    for child in children:
+        await child.wait(5.0)
 
 
 async def run_demo(
@@ -53,63 +81,87 @@ async def run_demo(
     out: TextIO,
     duration_s: float | None = None,
     scenarios: list[str] | None = None,
-    rate: float = 4.0,
+    rate: float = 2.0,
     listen: str = "127.0.0.1:8080",
     admin_listen: str = "127.0.0.1:9464",
     refresh_s: float = 1.0,
     seed: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, ScenarioRow]:
-    """Run until ``duration_s`` passes or SIGINT/SIGTERM; returns the final summary rows."""
+    """Run until ``duration_s`` passes or SIGINT/SIGTERM; returns the last summary rows."""
     chosen = pick(scenarios)
     check_sdks()
     live = out.isatty()
-    simulator = await start_simulator()
-    config = load_config(
-        None,
-        environ=os.environ,
-        overrides={
-            "upstream.url": simulator.url,
-            "listener.address": listen,
-            "listener.admin_address": admin_listen,
-        },
-    )
-    sidecar = Sidecar(config, build_telemetry(config, os.environ))
-    stop = asyncio.Event()
+    interrupts = _Interrupts()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, interrupts)
     models = {s.model: s.name for s in chosen}
     rows: dict[str, ScenarioRow] = {}
+    children: list[Child] = []
+    at_once = False
     try:
-        await sidecar.start()
-        print(_banner(sidecar, simulator.url), file=out, flush=True)
-        rng = random.Random(seed)
-        drivers = [
-            asyncio.create_task(drive(sidecar.proxy_url, s, rate, random.Random(rng.random()), stop))
-            for s in chosen
-        ]
+        print("starting the simulated model server, the sidecar and the clients ...", file=out, flush=True)
+        parts = await start_parts(
+            listen=listen,
+            admin_listen=admin_listen,
+            environ=os.environ if environ is None else environ,
+            overrides=overrides or {},
+        )
+        children = [parts.sidecar, parts.simulator]
+        seed_value = random.Random(seed).random()
+        traffic, in_flight = start_traffic(parts.proxy_url, [s.name for s in chosen], rate, seed_value)
+        children.insert(0, traffic)
+        await traffic.started()
+        banner = _banner(parts)
+        print(banner, file=out, flush=True)
         started = time.monotonic()
+        last_plain = 0.0
+        stopping_said = False
         async with aiohttp.ClientSession() as client:
-            last_print = 0.0
-            while not stop.is_set():
+            while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=refresh_s)
-                if duration_s is not None and time.monotonic() - started >= duration_s:
-                    stop.set()
-                rows = summarise(await _scrape(client, sidecar.admin_url), models)
+                    await asyncio.wait_for(interrupts.now.wait(), timeout=refresh_s)
+                if interrupts.now.is_set():
+                    at_once = True
+                    break
                 elapsed = time.monotonic() - started
+                if duration_s is not None and elapsed >= duration_s:
+                    interrupts.stop.set()
+                if interrupts.stop.is_set():
+                    traffic.terminate()
+                    if not traffic.process.is_alive():
+                        break
+                rows = summarise(await _scrape(client, parts.admin_url), models)
+                if interrupts.stop.is_set():
+                    status = (
+                        f"stopping, waiting for {in_flight.value} in-flight calls "
+                        "(Ctrl-C again stops at once)"
+                    )
+                else:
+                    status = f"{elapsed:.0f} s"
                 if live:
-                    print(_CLEAR + _banner(sidecar, simulator.url), file=out)
-                    print(f"\n{elapsed:5.0f} s\n{render(rows)}", file=out, flush=True)
-                elif elapsed - last_print >= 10 or stop.is_set():
-                    last_print = elapsed
-                    print(f"\n[{elapsed:.0f} s]\n{render(rows)}", file=out, flush=True)
-            await asyncio.gather(*drivers)
-            rows = summarise(await _scrape(client, sidecar.admin_url), models)
-        print(f"\nfinal summary (from {sidecar.admin_url}/metrics):\n{render(rows)}", file=out, flush=True)
+                    height = shutil.get_terminal_size().lines
+                    screen = render(rows, scenarios=chosen, with_promql=True)
+                    if screen.count("\n") + 8 > height:
+                        screen = render(rows, scenarios=chosen)
+                    print(f"{_CLEAR}{banner}\n\n{status}\n\n{screen}", file=out, flush=True)
+                elif interrupts.stop.is_set():
+                    if not stopping_said:
+                        print(status, file=out, flush=True)
+                        stopping_said = True
+                elif elapsed - last_plain >= _PLAIN_EVERY_S:
+                    last_plain = elapsed
+                    print(f"\n[{status}]\n{render(rows)}", file=out, flush=True)
+            if at_once:
+                print("\nstopped at once; the calls in flight were cut", file=out, flush=True)
+            else:
+                rows = summarise(await _scrape(client, parts.admin_url), models)
+                final = render(rows, scenarios=chosen, with_promql=True)
+                print(f"\nfinal summary (from {parts.admin_url}/metrics):\n\n{final}", file=out, flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await sidecar.shutdown()
-        await simulator.close()
+        await _stop_all(children, at_once)
     return rows

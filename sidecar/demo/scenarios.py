@@ -1,5 +1,10 @@
-"""The four labelled scenarios. Each uses its own model name, so the sidecar's metrics (which carry
-``gen_ai.request.model``) separate them without any bookkeeping in the generator."""
+"""The labelled scenarios. Each uses its own model name, so the sidecar's metrics (which carry
+``gen_ai.request.model``) separate them without any bookkeeping in the traffic generator.
+
+Every scenario tells the simulator how to behave through ``x-sim-*`` request headers; the
+configured time to first chunk is kept here (:attr:`Scenario.ttfc_ms`) so the screen and the tests
+can compare what the sidecar measured with what the simulator was told.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Client = Literal["ollama", "openai"]
+Client = Literal["ollama", "openai", "openai_plain"]
 Action = Literal["complete", "walk_away"]
 
 
@@ -26,10 +31,22 @@ class Call:
 class Scenario:
     name: str
     model: str
-    description: str
+    #: What the scenario does (one line on the screen).
+    does: str
+    #: What to notice in its row (one line on the screen).
+    notice: str
+    #: The simulator's configured delay to the first token, uniform in this range (ms).
+    ttfc_ms: tuple[int, int]
+    #: Share of ``--rate`` this scenario sends (long answers are sent less often).
+    rate_share: float = 1.0
 
     def next_call(self, rng: random.Random) -> Call:
-        return _PLANS[self.name](rng)
+        return _PLANS[self.name](self, rng)
+
+    @property
+    def configured_ttfc_p50_ms(self) -> float:
+        """The median of the configured first-token delay."""
+        return (self.ttfc_ms[0] + self.ttfc_ms[1]) / 2
 
 
 _WORDS: Final = (
@@ -68,22 +85,22 @@ def _client(rng: random.Random) -> Client:
     return "ollama" if rng.random() < 0.5 else "openai"
 
 
-def _timing(ttfc_ms: tuple[int, int], itl_ms: tuple[int, int], rng: random.Random) -> dict[str, str]:
-    return {"x-sim-ttfc-ms": str(rng.randint(*ttfc_ms)), "x-sim-itl-ms": str(rng.randint(*itl_ms))}
+def _timing(scenario: Scenario, itl_ms: tuple[int, int], rng: random.Random) -> dict[str, str]:
+    return {"x-sim-ttfc-ms": str(rng.randint(*scenario.ttfc_ms)), "x-sim-itl-ms": str(rng.randint(*itl_ms))}
 
 
-def _normal(rng: random.Random) -> Call:
-    headers = _timing((40, 120), (8, 15), rng) | {"x-sim-tokens": str(rng.randint(15, 40))}
+def _normal(scenario: Scenario, rng: random.Random) -> Call:
+    headers = _timing(scenario, (8, 15), rng) | {"x-sim-tokens": str(rng.randint(15, 40))}
     return Call(client=_client(rng), prompt=_prompt(rng, rng.randint(5, 20)), sim_headers=headers)
 
 
-def _expensive(rng: random.Random) -> Call:
-    headers = _timing((300, 900), (3, 6), rng) | {"x-sim-tokens": str(rng.randint(300, 600))}
+def _expensive(scenario: Scenario, rng: random.Random) -> Call:
+    headers = _timing(scenario, (4, 8), rng) | {"x-sim-tokens": str(rng.randint(200, 400))}
     return Call(client=_client(rng), prompt=_prompt(rng, rng.randint(1500, 3000)), sim_headers=headers)
 
 
-def _low_quality(rng: random.Random) -> Call:
-    headers = _timing((40, 120), (8, 15), rng)
+def _low_quality(scenario: Scenario, rng: random.Random) -> Call:
+    headers = _timing(scenario, (8, 15), rng)
     kind = rng.choice(("length", "content_filter", "near_empty"))
     if kind == "length":
         return Call(
@@ -99,12 +116,17 @@ def _low_quality(rng: random.Random) -> Call:
     return Call(client=_client(rng), prompt=_prompt(rng, 10), sim_headers=headers | {"x-sim-tokens": "1"})
 
 
-def _errors(rng: random.Random) -> Call:
-    headers = _timing((40, 120), (8, 15), rng) | {"x-sim-tokens": "30"}
+def _errors(scenario: Scenario, rng: random.Random) -> Call:
+    headers = _timing(scenario, (8, 15), rng) | {"x-sim-tokens": "30"}
     kind = rng.choice(("429", "500", "crash", "walk_away"))
     if kind == "walk_away":
         return Call(client=_client(rng), prompt=_prompt(rng, 10), sim_headers=headers, action="walk_away")
     return Call(client=_client(rng), prompt=_prompt(rng, 10), sim_headers=headers | {"x-sim-fault": kind})
+
+
+def _no_usage(scenario: Scenario, rng: random.Random) -> Call:
+    headers = _timing(scenario, (8, 15), rng) | {"x-sim-tokens": str(rng.randint(15, 40))}
+    return Call(client="openai_plain", prompt=_prompt(rng, rng.randint(5, 20)), sim_headers=headers)
 
 
 _PLANS: Final = {
@@ -112,19 +134,44 @@ _PLANS: Final = {
     "expensive": _expensive,
     "low_quality": _low_quality,
     "errors": _errors,
+    "no_usage": _no_usage,
 }
 
 SCENARIOS: Final[tuple[Scenario, ...]] = (
-    Scenario(name="normal", model="demo-normal", description="short prompts, steady streaming"),
-    Scenario(name="expensive", model="demo-expensive", description="long prompts and long answers"),
+    Scenario(
+        name="normal",
+        model="demo-normal",
+        does="short prompts, steady streaming (Ollama and OpenAI SDKs)",
+        notice="TTFC p50 matches the simulator's configured 400-600 ms; no errors, finish 'stop'",
+        ttfc_ms=(400, 600),
+    ),
+    Scenario(
+        name="expensive",
+        model="demo-expensive",
+        does="long prompts, long answers, a slow first token",
+        notice="~10x output, ~100x input tokens per call; TTFC 1.5-3 s: where the budget goes",
+        ttfc_ms=(1500, 3000),
+        rate_share=0.5,
+    ),
     Scenario(
         name="low_quality",
         model="demo-low-quality",
-        description="answers cut by length, content-filtered, or near-empty",
+        does="answers cut by max_tokens, content-filtered, or one token long",
+        notice="finish reasons 'length' and 'content_filter'; few output tokens per call",
+        ttfc_ms=(400, 600),
     ),
     Scenario(
         name="errors",
         model="demo-errors",
-        description="429 / 500, a stream that dies midway, a client that walks away",
+        does="429 and 500 from the server, a stream that dies midway, a client that walks away",
+        notice="the error % and the error types the sidecar classified",
+        ttfc_ms=(400, 600),
+    ),
+    Scenario(
+        name="no_usage",
+        model="demo-no-usage",
+        does="a plain OpenAI streaming client that does not ask for usage (no stream_options)",
+        notice="usage column: token counts recorded only if the sidecar injects include_usage",
+        ttfc_ms=(400, 600),
     ),
 )

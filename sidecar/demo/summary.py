@@ -1,7 +1,8 @@
 """Per-scenario summary computed from the sidecar's Prometheus exposition (its own telemetry).
 
 Pure functions: exposition text in, rows out, so the summary is testable without a terminal.
-Quantiles are estimated from the histogram buckets the way PromQL's ``histogram_quantile`` does.
+Each figure is what the matching query of :mod:`sidecar.demo.queries` gives over the whole run;
+quantiles are estimated from the histogram buckets the way PromQL's ``histogram_quantile`` does.
 """
 
 from __future__ import annotations
@@ -13,38 +14,39 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from sidecar.demo import queries as q
 from sidecar.telemetry import semconv
-from sidecar.telemetry.semconv import Signal
-
-MODEL_LABEL = semconv.GEN_AI_REQUEST_MODEL.replace(".", "_")
-ERROR_LABEL = semconv.ERROR_TYPE.replace(".", "_")
-TOKEN_TYPE_LABEL = semconv.GEN_AI_TOKEN_TYPE.replace(".", "_")
-FINISH_LABEL = semconv.GEN_AI_RESPONSE_FINISH_REASONS.replace(".", "_")
 
 
 @dataclass(slots=True)
 class ScenarioRow:
     requests: int = 0
+    failed: int = 0
     ttfc_p50_s: float | None = None
     ttfc_p95_s: float | None = None
-    tpoc_p50_s: float | None = None
+    #: Cumulative (upper bound, count) pairs of the time-to-first-chunk histogram.
+    ttfc_buckets: tuple[tuple[float, float], ...] = ()
     input_tokens: int = 0
     output_tokens: int = 0
+    #: Calls with an output token count recorded.
+    usage_calls: int = 0
+    input_usage_calls: int = 0
+    ok_duration_s: float = 0.0
     finish_reasons: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        return self.output_tokens / self.ok_duration_s if self.ok_duration_s > 0 else None
 
-def _name(signal: Signal) -> str:
-    return semconv.prometheus_name(semconv.SIGNALS[signal][semconv.V1_41])
 
-
-def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
+def quantile(q_: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     """``histogram_quantile``: ``buckets`` are cumulative (upper bound, count) pairs."""
     ordered = sorted(buckets)
     if not ordered or ordered[-1][1] == 0:
         return None
     total = ordered[-1][1]
-    rank = q * total
+    rank = q_ * total
     lower_bound, lower_count = 0.0, 0.0
     for bound, count in ordered:
         if count >= rank:
@@ -57,42 +59,45 @@ def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     return lower_bound
 
 
+def _add_sample(row: ScenarioRow, name: str, labels: Mapping[str, str], value: float) -> None:
+    if name == f"{q.DURATION}_count":
+        row.requests += int(value)
+        error = labels.get(q.ERROR)
+        if error:
+            row.failed += int(value)
+            row.error_types[error] += int(value)
+    elif name == f"{q.DURATION}_sum" and not labels.get(q.ERROR):
+        row.ok_duration_s += value
+    elif name in (f"{q.TOKENS}_sum", f"{q.TOKENS}_count"):
+        is_input = labels.get(q.TOKEN_TYPE) == semconv.TokenType.INPUT
+        if name.endswith("_sum"):
+            if is_input:
+                row.input_tokens += int(value)
+            else:
+                row.output_tokens += int(value)
+        elif is_input:
+            row.input_usage_calls += int(value)
+        else:
+            row.usage_calls += int(value)
+    elif name == f"{q.FINISH_REASONS}_total":
+        row.finish_reasons[labels.get(q.FINISH, "?")] += int(value)
+
+
 def summarise(exposition: str, models: Mapping[str, str]) -> dict[str, ScenarioRow]:
     """Rows per scenario name; ``models`` maps a scenario's request model to its name."""
     rows = {name: ScenarioRow() for name in models.values()}
     ttfc: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    tpoc: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    duration, ttfc_name, tpoc_name = (
-        _name(Signal.OPERATION_DURATION),
-        _name(Signal.TIME_TO_FIRST_CHUNK),
-        _name(Signal.TIME_PER_OUTPUT_CHUNK),
-    )
-    usage = _name(Signal.INPUT_TOKENS)
-    finish = semconv.prometheus_name(semconv.FINISH_REASONS)
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
-            scenario = models.get(sample.labels.get(MODEL_LABEL, ""))
+            scenario = models.get(sample.labels.get(q.MODEL, ""))
             if scenario is None:
                 continue
-            row = rows[scenario]
-            if sample.name == f"{duration}_count":
-                row.requests += int(sample.value)
-                error = sample.labels.get(ERROR_LABEL)
-                if error:
-                    row.error_types[error] += int(sample.value)
-            elif sample.name == f"{ttfc_name}_bucket":
+            if sample.name == f"{q.TTFC}_bucket":
                 ttfc[scenario][float(sample.labels["le"])] += sample.value
-            elif sample.name == f"{tpoc_name}_bucket":
-                tpoc[scenario][float(sample.labels["le"])] += sample.value
-            elif sample.name == f"{usage}_sum":
-                if sample.labels.get(TOKEN_TYPE_LABEL) == semconv.TokenType.INPUT:
-                    row.input_tokens += int(sample.value)
-                else:
-                    row.output_tokens += int(sample.value)
-            elif sample.name == f"{finish}_total":
-                row.finish_reasons[sample.labels.get(FINISH_LABEL, "?")] += int(sample.value)
+            else:
+                _add_sample(rows[scenario], sample.name, sample.labels, sample.value)
     for scenario, row in rows.items():
-        row.ttfc_p50_s = quantile(0.5, ttfc[scenario].items())
-        row.ttfc_p95_s = quantile(0.95, ttfc[scenario].items())
-        row.tpoc_p50_s = quantile(0.5, tpoc[scenario].items())
+        row.ttfc_buckets = tuple(sorted(ttfc[scenario].items()))
+        row.ttfc_p50_s = quantile(0.5, row.ttfc_buckets)
+        row.ttfc_p95_s = quantile(0.95, row.ttfc_buckets)
     return rows
