@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from sidecar.config import Config
-from sidecar.proxy.admin import admin_routes
+from sidecar.proxy.admin import admin_routes, install_exposition
 from sidecar.proxy.handler import proxy
 from sidecar.proxy.state import STATE, ProxyState
 
@@ -48,5 +48,6 @@ def build_proxy_app(state: ProxyState) -> web.Application:
 def build_admin_app(state: ProxyState) -> web.Application:
     app = web.Application()
     app[STATE] = state
+    install_exposition(app, state.telemetry.prometheus_exposition)
     app.router.add_routes(admin_routes)
     return app

@@ -1,6 +1,7 @@
 """The proxy handler: one request in, the same bytes out, telemetry on the side.
 
 Order per chunk: take the time, write to the client, then feed the tap. Decoding never delays a byte.
+The body itself is copied by ``body.copy_body`` (from the upstream socket's data callback).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sidecar import _json
 from sidecar.genai.include_usage import INJECTABLE, UsageChunkFilter, add_include_usage
 from sidecar.genai.observations import RequestInfo
 from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
+from sidecar.proxy.body import copy_body
 from sidecar.proxy.headers import (
     client_response_headers,
     skipped_auto_headers,
@@ -237,14 +239,13 @@ async def _stream(
     sent = 0
     try:
         await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            t = time.perf_counter()
-            out = chunk if usage_filter is None else usage_filter.feed(chunk)
-            if out:
-                await response.write(out)
-                sent += len(out)
-            if tap is not None:
-                tap.feed(chunk, t)
+        sent = await copy_body(
+            request,
+            response,
+            upstream,
+            transform=None if usage_filter is None else usage_filter.feed,
+            observe=None if tap is None else tap.feed,
+        )
         if usage_filter is not None and (rest := usage_filter.close()):
             await response.write(rest)
             sent += len(rest)
