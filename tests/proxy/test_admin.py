@@ -24,8 +24,9 @@ class GatedRender:
 
     def render(self) -> tuple[bytes, str]:
         self.calls += 1
+        number = self.calls
         self.gate.wait(30)
-        return f"render {self.calls}\n".encode(), "text/plain"
+        return f"render {number}\n".encode(), "text/plain"
 
     async def __call__(self) -> tuple[bytes, str]:
         return await asyncio.to_thread(self.render)
