@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the built-in simulated model server")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=11434)
+
+    # Kubernetes: `inject` (YAML streams, Helm post-renderer) and `webhook` (admission webhook).
+    from sidecar.k8s.commands import add_subcommands
+
+    add_subcommands(sub)
     return parser
 
 
@@ -138,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return _demo(args)
+        if args.command in ("inject", "webhook"):
+            from sidecar.k8s.commands import run_command
+
+            return run_command(args)
         config = _load(args, args.config)
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Kubernetes: inject genai-sidecar into pod templates (YAML streams, admission webhook)."""
