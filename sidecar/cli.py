@@ -70,6 +70,13 @@ def _load(args: argparse.Namespace, path: str | None) -> Config:
 
     exporters = config.exporters
     resolve(config.telemetry, exporters.otlp, exporters.prometheus, os.environ)
+    # So are the HMAC key and the price file.
+    from sidecar.telemetry.cost import PriceTable
+    from sidecar.telemetry.identity import load_key
+
+    load_key(config.telemetry.identity, os.environ)
+    if config.telemetry.cost.prices:
+        PriceTable.load(config.telemetry.cost.prices)
     return config
 
 

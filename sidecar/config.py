@@ -112,12 +112,36 @@ class CaptureConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IdentityConfig:
-    #: Request header -> attribute name (exported as ``genai_sidecar.<name>`` on spans).
+    """Who made a call (opt-in). Raw values never leave the process for the end-user id and the
+    API key: they are exported only as a keyed HMAC; the key never comes from this file."""
+
+    #: Request header -> attribute name, exported as ``genai_sidecar.<name>`` on spans only.
     headers: Mapping[str, str] = field(default_factory=dict)
-    #: Request header carrying an end-user id; exported only as an HMAC-SHA256 hash.
+    #: Request header -> attribute name, exported as ``genai_sidecar.<name>`` on metrics and spans.
+    metric_headers: Mapping[str, str] = field(default_factory=dict)
+    #: Distinct values kept per attribution attribute on metrics; later values become ``_OTHER``.
+    max_values: int = 100
+    #: Longest header value kept; a longer value is ``_OTHER`` on metrics, truncated on spans.
+    max_value_chars: int = 64
+    #: Request header carrying an end-user id; exported only as its HMAC, as ``enduser.id``.
     user_id_header: str = ""
-    #: Name of the environment variable holding the HMAC key for user ids.
-    user_id_hmac_key_env: str = ""
+    #: Distinct hashed user ids kept on metrics; 0: ``enduser.id`` on spans only, never on metrics.
+    user_id_max_values: int = 0
+    #: Export the HMAC of the API key (bearer token, ``x-api-key``) as ``genai_sidecar.api_key.hash``.
+    api_key_hash: bool = False
+    #: Environment variable holding the HMAC key (required by ``user_id_header`` / ``api_key_hash``).
+    hmac_key_env: str = ""
+    #: File holding the HMAC key (a mounted Secret), instead of ``hmac_key_env``.
+    hmac_key_file: str = ""
+    #: Request header carrying a conversation id (``gen_ai.conversation.id``); wins over the body's.
+    conversation_id_header: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostConfig:
+    #: A TOML price file (``[[model]]`` match, input, output, cache_read, cache_write, reasoning
+    #: per million tokens, currency); empty: no cost is computed.
+    prices: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +157,7 @@ class TelemetryConfig:
     call_log: Literal["off", "stdout"] = "off"
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -421,11 +446,61 @@ def validate(config: Config) -> None:
             )
         if not route.path_prefix.startswith("/"):
             raise ConfigError(f"{key}.path_prefix", f"must start with '/', got {route.path_prefix!r}")
+    validate_identity(config.telemetry.identity)
     for i, pattern in enumerate(config.telemetry.capture.redact_patterns):
         try:
             re.compile(pattern)
         except re.error as e:
             raise ConfigError(f"telemetry.capture.redact_patterns[{i}]", f"bad regex: {e}") from None
+
+
+#: Headers that carry credentials: never exported, whatever the configuration says.
+CREDENTIAL_HEADERS: typing.Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "openai-api-key",
+    }
+)
+_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+#: Attribute names the sidecar uses itself under its namespace.
+_RESERVED_NAMES: typing.Final = frozenset({"api_key", "api_key.hash", "tap", "call", "cost"})
+
+
+def validate_identity(identity: IdentityConfig) -> None:
+    """The identity keys alone (the HMAC key itself is checked when telemetry starts)."""
+    prefix = "telemetry.identity"
+    for table in ("headers", "metric_headers"):
+        mapping: Mapping[str, str] = getattr(identity, table)
+        for header, name in mapping.items():
+            key = f"{prefix}.{table}"
+            if header.lower() in CREDENTIAL_HEADERS:
+                raise ConfigError(key, f"{header!r} carries credentials and is never exported")
+            if not _ATTRIBUTE_NAME.fullmatch(name) or name in _RESERVED_NAMES:
+                raise ConfigError(
+                    key, f"attribute name {name!r} for {header!r} must be lower_snake words joined by dots"
+                )
+    if identity.max_values <= 0:
+        raise ConfigError(f"{prefix}.max_values", f"must be greater than 0, got {identity.max_values}")
+    if identity.max_value_chars <= 0:
+        raise ConfigError(
+            f"{prefix}.max_value_chars", f"must be greater than 0, got {identity.max_value_chars}"
+        )
+    if identity.user_id_max_values < 0:
+        raise ConfigError(
+            f"{prefix}.user_id_max_values", f"must not be negative, got {identity.user_id_max_values}"
+        )
+    for key in ("user_id_header", "conversation_id_header"):
+        value: str = getattr(identity, key)
+        if value.lower() in CREDENTIAL_HEADERS:
+            raise ConfigError(f"{prefix}.{key}", f"{value!r} carries credentials and is never exported")
+    if identity.hmac_key_env and identity.hmac_key_file:
+        raise ConfigError(f"{prefix}.hmac_key_file", "set hmac_key_env or hmac_key_file, not both")
 
 
 def as_dict(config: Config) -> dict[str, Any]:

@@ -38,6 +38,20 @@ class RunningSidecar:
     def admin_url(self) -> str:
         return self.sidecar.admin_url
 
+    def points(self, name: str) -> list[Any]:
+        """Data points of the metric ``name`` read from the in-memory reader (empty if none)."""
+        data = self.sink.metrics.get_metrics_data()
+        if data is None:
+            return []
+        return [
+            p
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == name
+            for p in m.data.data_points
+        ]
+
 
 def make_config(upstream_url: str, **tables: dict[str, Any]) -> Config:
     """A config on loopback with free ports, OTLP off, and the given tables' keys overridden."""

@@ -177,6 +177,12 @@ def create_export_dropped(meter: Meter) -> Counter:
     return _counter(meter, semconv.EXPORT_DROPPED)
 
 
+def create_cost(meter: Meter) -> Counter:
+    """Per call, its token usage priced by the operator's price table (opt-in), by currency,
+    model and the attribution attributes; an unpriced model adds 0 under ``_UNPRICED``."""
+    return _counter(meter, semconv.COST)
+
+
 def create_http_server_request_duration(meter: Meter) -> Histogram:
     """Sidecar as an HTTP server: request head -> response finished, for every proxied request,
     GenAI or not."""
@@ -206,6 +212,7 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (semconv.REQUESTS_ACTIVE, create_requests_active),
     (semconv.PROXIED_BYTES, create_proxied_bytes),
     (semconv.EXPORT_DROPPED, create_export_dropped),
+    (semconv.COST, create_cost),
     (semconv.HTTP_SERVER_REQUEST_DURATION, create_http_server_request_duration),
 )
 

@@ -17,11 +17,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from sidecar import __version__
 from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
 from sidecar.genai.observations import RequestInfo
-from sidecar.telemetry import semconv
+from sidecar.telemetry import instruments, semconv
 from sidecar.telemetry.call_log import CallLog
 from sidecar.telemetry.capture import ContentCapture
 from sidecar.telemetry.cardinality import CardinalityGuard
-from sidecar.telemetry.identity import IdentityExtractor
+from sidecar.telemetry.cost import CostMeter, PriceTable
+from sidecar.telemetry.identity import IdentityExtractor, load_key
 from sidecar.telemetry.metrics import GenAIMetrics, HealthMetrics
 from sidecar.telemetry.providers import Providers, build_providers
 from sidecar.telemetry.recorder import StreamRecorder
@@ -60,7 +61,10 @@ class Telemetry:
         self.genai = GenAIMetrics(meter, settings.versions)
         self.health = HealthMetrics(meter, self.guard, providers.export_dropped)
         self.capture = ContentCapture(settings.capture)
-        self.identity = IdentityExtractor(config.identity, environ)
+        self.identity = IdentityExtractor(config.identity, load_key(config.identity, environ))
+        self.cost: CostMeter | None = None
+        if config.cost.prices:
+            self.cost = CostMeter(PriceTable.load(config.cost.prices), instruments.create_cost(meter))
         self.call_log = CallLog(logger, stdout=config.call_log == "stdout")
         self.propagator = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         self.server_address = server_address

@@ -173,8 +173,10 @@ class StreamRecorder:
         try:
             telemetry.health.requests_active.add(1)
             if request is not None:
+                attribution = telemetry.identity.attributes(headers)
                 self._metric_attrs = self._base_metric_attributes(request)
-                self._start_span(request, headers)
+                self._metric_attrs.update(attribution.metric)
+                self._start_span(request, headers, attribution.span)
         except Exception:
             self._internal_error("start")
 
@@ -235,11 +237,13 @@ class StreamRecorder:
             attrs[semconv.GEN_AI_REQUEST_STREAM] = True
         return attrs
 
-    def _start_span(self, request: RequestInfo, headers: Mapping[str, str]) -> None:
+    def _start_span(
+        self, request: RequestInfo, headers: Mapping[str, str], attribution: Mapping[str, str]
+    ) -> None:
         tel = self._tel
         parent = tel.propagator.extract(headers, getter=_GETTER)
         attrs = self._request_span_attributes(request)
-        attrs.update(tel.identity.attributes(headers))
+        attrs.update(attribution)
         name = request.operation.value
         if request.model:
             name = f"{name} {request.model}"
@@ -405,6 +409,9 @@ class StreamRecorder:
         reasons = self._finish_reasons(error_type)
         tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons)
+        if tel.cost is not None:
+            models = (self._response_model, request.model)
+            end_attrs.update(tel.cost.record(self._usage, models, self._metric_attrs, self._ctx))
         span = self._span
         content: dict[str, list[Any]] = {}
         if self._output is not None:

@@ -61,7 +61,14 @@ GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
-USER_HASH: Final = "user.hash"
+#: The end-user id: the sidecar exports only its keyed hash under this name.
+ENDUSER_ID: Final = "enduser.id"
+#: Cost of a call (open PR semantic-conventions-genai#443; names as proposed there).
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+#: ``gen_ai.usage.cost.source`` value: computed by the sidecar from usage and a price table.
+COST_SOURCE_LOCAL: Final = "local"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 SERVICE_NAME: Final = "service.name"
@@ -85,10 +92,11 @@ OWN_NAMESPACE: Final = "genai_sidecar"
 REASON: Final = "reason"
 SIGNAL: Final = "signal"
 CALL_RECORD_EVENT: Final = "genai_sidecar.call"
+API_KEY_HASH: Final = "genai_sidecar.api_key.hash"
 
 
 def identity_attribute(name: str) -> str:
-    """Span attribute for a configured identity header: ``genai_sidecar.<name>``."""
+    """Attribute for a configured identity header: ``genai_sidecar.<name>``."""
     return f"{OWN_NAMESPACE}.{name}"
 
 
@@ -381,6 +389,13 @@ FINISH_REASONS = MetricSpec(
     description="Finish reasons of GenAI calls, one per choice (error when a stream ended early); "
     "gen_ai.response.finish_reasons holds the one reason.",
 )
+COST = MetricSpec(
+    name="genai_sidecar.cost",
+    kind="counter",
+    unit="{currency_unit}",
+    description="Cost of GenAI calls from their token usage and the configured price table, in the "
+    "currency named by gen_ai.usage.cost.currency (_UNPRICED: the model has no price, adds 0).",
+)
 HTTP_SERVER_REQUEST_DURATION = MetricSpec(
     name="http.server.request.duration",
     kind="histogram",
@@ -395,6 +410,7 @@ OWN_METRICS: Final = (
     REQUESTS_ACTIVE,
     PROXIED_BYTES,
     EXPORT_DROPPED,
+    COST,
     HTTP_SERVER_REQUEST_DURATION,
 )
 

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from sidecar.config import (
     CaptureConfig,
+    CostConfig,
     IdentityConfig,
     OTLPConfig,
     PrometheusConfig,
@@ -73,6 +74,7 @@ class MakeSink(Protocol):
         environ: Mapping[str, str] | None = None,
         capture: CaptureConfig | None = None,
         identity: IdentityConfig | None = None,
+        cost: CostConfig | None = None,
         max_attribute_values: int = 100,
         model_allow_list: tuple[str, ...] = (),
         call_log: str = "off",
@@ -90,6 +92,7 @@ def make_sink() -> Iterator[MakeSink]:
         environ: Mapping[str, str] | None = None,
         capture: CaptureConfig | None = None,
         identity: IdentityConfig | None = None,
+        cost: CostConfig | None = None,
         max_attribute_values: int = 100,
         model_allow_list: tuple[str, ...] = (),
         call_log: str = "off",
@@ -102,6 +105,7 @@ def make_sink() -> Iterator[MakeSink]:
             call_log=call_log,  # type: ignore[arg-type]
             capture=capture or CaptureConfig(),
             identity=identity or IdentityConfig(),
+            cost=cost or CostConfig(),
         )
         metrics = InMemoryMetricReader()
         spans = InMemorySpanExporter()

@@ -1,15 +1,13 @@
-"""Content capture (off by default, per mode, redaction, truncation) and identity attributes."""
+"""Content capture (off by default, per mode, redaction, truncation)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
 import pytest
 
-from sidecar.config import CaptureConfig, IdentityConfig
+from sidecar.config import CaptureConfig
 from sidecar.genai.observations import (
     FinishReason,
     Message,
@@ -192,40 +190,3 @@ def test_builtin_patterns(text: str, kept: str) -> None:
         assert redacted == text
     else:
         assert redacted == kept + "[REDACTED]"
-
-
-# ------------------------------------------------------------------------------------ identity
-
-
-def test_identity_headers_become_span_attributes_never_metrics(make_sink: MakeSink) -> None:
-    identity = IdentityConfig(
-        headers={"X-Tenant": "tenant", "Authorization": "auth", "x-api-key": "key"},
-        user_id_header="x-user-id",
-        user_id_hmac_key_env="USER_HMAC_KEY",
-    )
-    sink = make_sink(identity=identity, environ={"USER_HMAC_KEY": "k3y"})
-    headers = {
-        "x-tenant": "acme",
-        "authorization": "Bearer secret-token-value",
-        "X-Api-Key": SECRET,
-        "X-User-Id": "alice@example.com",
-    }
-    run(sink, [], headers=headers)
-    attrs = sink.span().attributes
-    assert attrs["genai_sidecar.tenant"] == "acme"
-    assert "genai_sidecar.auth" not in attrs
-    assert "genai_sidecar.key" not in attrs
-    expected = hmac.new(b"k3y", b"alice@example.com", hashlib.sha256).hexdigest()
-    assert attrs["user.hash"] == expected
-    exported = all_exported_text(sink)
-    assert "alice@example.com" not in exported
-    assert "secret-token-value" not in exported
-    for point in sink.points("gen_ai.client.operation.duration"):
-        assert not any(k.startswith("genai_sidecar.") or k == "user.hash" for k in point.attributes)
-
-
-def test_user_id_without_key_is_not_exported(make_sink: MakeSink) -> None:
-    sink = make_sink(identity=IdentityConfig(user_id_header="x-user-id"))
-    run(sink, [], headers={"x-user-id": "bob"})
-    assert "user.hash" not in sink.span().attributes
-    assert "bob" not in all_exported_text(sink)

@@ -47,6 +47,7 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
     "genai_sidecar.requests.active": ("updowncounter", "{request}", None),
     "genai_sidecar.proxied.bytes": ("counter", "By", None),
     "genai_sidecar.export.dropped": ("counter", "{item}", None),
+    "genai_sidecar.cost": ("counter", "{currency_unit}", None),
     "http.server.request.duration": ("histogram", "s", HTTP),
 }
 
@@ -56,6 +57,7 @@ OWN = {
     "genai_sidecar.requests.active",
     "genai_sidecar.proxied.bytes",
     "genai_sidecar.export.dropped",
+    "genai_sidecar.cost",
     "http.server.request.duration",
 }
 SERVER = {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sidecar.config import CostConfig
 from sidecar.genai.observations import (
     OutputChunk,
     OutputKind,
@@ -25,6 +28,13 @@ def exercise_everything(sink: Sink) -> None:
     sink.telemetry.providers.export_dropped.add(0, {"signal": "traces", "reason": "queue_full"})
 
 
+def priced(tmp_path: Path) -> CostConfig:
+    """A price table for every model, so that the opt-in cost counter is exercised too."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[[model]]\nmatch = "*"\ninput = 1\noutput = 2\n')
+    return CostConfig(prices=str(prices))
+
+
 def families(sink: Sink) -> dict[str, object]:
     body, content_type = sink.telemetry.prometheus_exposition()
     assert content_type.startswith("text/plain; version=0.0.4")
@@ -32,15 +42,15 @@ def families(sink: Sink) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("mode", ["v1.41", "latest", "both"])
-def test_exposition_names_match_the_table(make_sink: MakeSink, mode: str) -> None:
-    sink = make_sink(semconv=mode)
+def test_exposition_names_match_the_table(make_sink: MakeSink, mode: str, tmp_path: Path) -> None:
+    sink = make_sink(semconv=mode, cost=priced(tmp_path))
     exercise_everything(sink)
     names = set(families(sink)) - {"target_info"}
     assert names == semconv.prometheus_names(mode)
 
 
-def test_exposition_samples_and_labels(make_sink: MakeSink) -> None:
-    sink = make_sink(semconv="latest")
+def test_exposition_samples_and_labels(make_sink: MakeSink, tmp_path: Path) -> None:
+    sink = make_sink(semconv="latest", cost=priced(tmp_path))
     exercise_everything(sink)
     body, _ = sink.telemetry.prometheus_exposition()
     samples = {

@@ -112,16 +112,7 @@ CASES: dict[str, tuple[Callable[[str], Awaitable[float]], Expect]] = {
 
 
 def _points(sidecar: RunningSidecar, name: str) -> list[Any]:
-    data = sidecar.sink.metrics.get_metrics_data()
-    assert data is not None
-    return [
-        p
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == name
-        for p in m.data.data_points
-    ]
+    return sidecar.points(name)
 
 
 @pytest.mark.parametrize("case", list(CASES))
