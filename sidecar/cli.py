@@ -9,8 +9,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sidecar import __version__, _json
-from sidecar.config import Config, ConfigError, as_dict, load_config
+from sidecar import __version__
+from sidecar.config import (
+    CONFIG_FILE_ENV,
+    Config,
+    ConfigError,
+    as_dict,
+    check_config,
+    default_config,
+    env_names,
+    load_config,
+)
 
 EXIT_CONFIG = 2
 
@@ -24,13 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="proxy the upstream model server")
-    run.add_argument("--config", metavar="FILE", help="TOML config file (or SIDECAR_CONFIG)")
-    run.add_argument("--upstream", metavar="URL", help="model server base URL (upstream.url)")
-    run.add_argument("--listen", metavar="HOST:PORT", help="proxy listener (listener.address)")
-    run.add_argument("--admin-listen", metavar="HOST:PORT", help="admin listener (listener.admin_address)")
-
-    check = sub.add_parser("check-config", help="validate a config file and print the effective config")
-    check.add_argument("file", metavar="FILE")
+    _add_config_flags(run)
+    check = sub.add_parser(
+        "check-config",
+        help="validate the configuration (file, SIDECAR_* and OTEL_* environment, flags); print it as TOML",
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="TOML config file (optional)")
+    _add_config_flags(check, with_file=False)
 
     demo = sub.add_parser("demo", help="simulator + sidecar + labelled traffic, with a live summary")
     demo.add_argument(
@@ -57,13 +66,59 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Flags that set one configuration key each: (flag, dotted key, metavar, help).
+_CONFIG_FLAGS: tuple[tuple[str, str, str, str], ...] = (
+    ("--upstream", "upstream.url", "URL", "model server base URL"),
+    ("--listen", "listener.address", "HOST:PORT", "proxy listener"),
+    ("--admin-listen", "listener.admin_address", "HOST:PORT", "admin listener: /metrics, /healthz, /readyz"),
+    (
+        "--provider",
+        "genai.provider",
+        "NAME",
+        "gen_ai.provider.name of the model server (ollama, vllm, llama_cpp, tgi, openai...); "
+        "empty: the wire format's default",
+    ),
+    ("--semconv", "telemetry.semconv", "{v1.41,latest,both}", "semantic-convention metric names"),
+    ("--call-log", "telemetry.call_log", "{off,stdout}", "one record per GenAI call (stdout: JSON lines)"),
+)
+_USAGE_KEY = "genai.inject_include_usage"
+
+
+def _default(dotted: str) -> object:
+    node: object = default_config()
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _where(dotted: str) -> str:
+    default = _default(dotted)
+    shown = "empty" if default == "" else str(default).lower() if isinstance(default, bool) else default
+    return f"({dotted}; env {' or '.join(env_names(dotted))}; default: {shown})".replace("%", "%%")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, *, with_file: bool = True) -> None:
+    if with_file:
+        parser.add_argument("--config", metavar="FILE", help=f"TOML config file (env {CONFIG_FILE_ENV})")
+    for flag, dotted, metavar, text in _CONFIG_FLAGS:
+        parser.add_argument(flag, dest=dotted, metavar=metavar, help=f"{text} {_where(dotted)}")
+    parser.add_argument(
+        "--inject-include-usage",
+        dest=_USAGE_KEY,
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask OpenAI-format servers for streamed usage on the client's behalf, and remove the "
+        f"extra chunk from what the client receives {_where(_USAGE_KEY)}",
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    keys = [dotted for _, dotted, _, _ in _CONFIG_FLAGS] + [_USAGE_KEY]
+    return {key: getattr(args, key, None) for key in keys}
+
+
 def _load(args: argparse.Namespace, path: str | None) -> Config:
-    overrides = {
-        "upstream.url": getattr(args, "upstream", None),
-        "listener.address": getattr(args, "listen", None),
-        "listener.admin_address": getattr(args, "admin_listen", None),
-    }
-    config = load_config(path, environ=os.environ, overrides=overrides)
+    config = load_config(path, environ=os.environ, overrides=_overrides(args))
     # The OTEL_* environment is part of the effective configuration: check it here too, so that
     # check-config catches what `run` would stop on.
     from sidecar.telemetry.settings import resolve
@@ -78,6 +133,59 @@ def _load(args: argparse.Namespace, path: str | None) -> Config:
     if config.telemetry.cost.prices:
         PriceTable.load(config.telemetry.cost.prices)
     return config
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Every error on its own line (exit 2), or the effective configuration as TOML and OK."""
+    config, errors = check_config(args.file, environ=os.environ, overrides=_overrides(args))
+    if config is not None:
+        errors += _otel_errors(config)
+    for error in errors:
+        print(f"genai-sidecar: config error: {error}", file=sys.stderr)
+    if errors or config is None:
+        return EXIT_CONFIG
+    from sidecar.toml_dump import dumps
+
+    sys.stdout.write(dumps(as_dict(config)))
+    sys.stdout.write("OK\n")
+    return 0
+
+
+def _otel_errors(config: Config) -> list[ConfigError]:
+    """Every malformed OTEL_* variable: after each error that variable is left out and the check runs
+    again."""
+    from sidecar.telemetry.settings import resolve
+
+    environ = dict(os.environ)
+    errors: list[ConfigError] = []
+    exporters = config.exporters
+    while True:
+        try:
+            resolve(config.telemetry, exporters.otlp, exporters.prometheus, environ)
+        except ConfigError as e:
+            errors.append(e)
+            if environ.pop(e.key, None) is None:
+                return errors
+        else:
+            return errors
+
+
+def _start_error(error: OSError, config: Config) -> str:
+    """Name the flag of a listen address already in use."""
+    import errno
+
+    if error.errno == errno.EADDRINUSE:
+        from sidecar.demo.processes import DemoStartError, check_port_free
+
+        for address, key in (
+            (config.listener.address, "listener.address"),
+            (config.listener.admin_address, "listener.admin_address"),
+        ):
+            try:
+                check_port_free(address, key)
+            except DemoStartError as named:
+                return str(named)
+    return str(error)
 
 
 def _install_uvloop() -> None:
@@ -138,9 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         if args.command == "check-config":
-            config = _load(args, args.file)
-            sys.stdout.buffer.write(_json.dumps(as_dict(config)) + b"\n")
-            return 0
+            return _check(args)
         if args.command == "simulate":
             from sidecar.simulator.server import run_simulator
 
@@ -168,6 +274,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as e:
-        print(f"genai-sidecar: cannot start: {e}", file=sys.stderr)
+        print(f"genai-sidecar: cannot start: {_start_error(e, config)}", file=sys.stderr)
         return 1
     return 0

@@ -43,6 +43,8 @@ class ConfigError(Exception):
         super().__init__(f"{key}: {problem}" if key else problem)
         self.key = key
         self.problem = problem
+        #: The dotted configuration key, when ``key`` names its source (a variable) instead.
+        self.dotted = key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,18 +224,93 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Build the effective configuration. ``overrides`` are dotted keys from command-line flags."""
+    """Build the effective configuration. ``overrides`` are dotted keys from command-line flags.
+    An error in a value that came from the environment names the variable too."""
+    raw, sources = _layers(path, environ, overrides)
+    try:
+        return _from_raw(raw)
+    except ConfigError as e:
+        raise _with_source(e, sources) from None
+
+
+def _layers(
+    path: str | None, environ: Mapping[str, str] | None, overrides: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged raw tables (file < environment < flags) and, per dotted key taken from the
+    environment, the variable it came from."""
     environ = environ if environ is not None else {}
     path = path or environ.get(CONFIG_FILE_ENV) or None
     raw: dict[str, Any] = _read_toml(path) if path else {}
-    for dotted, text in _env_values(environ).items():
+    sources: dict[str, str] = {}
+    for dotted, (variable, text) in _env_entries(environ).items():
         _set_dotted(raw, dotted, _EnvText(text))
+        sources[dotted] = variable
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
+            sources.pop(dotted, None)
+    return raw, sources
+
+
+def _from_raw(raw: dict[str, Any]) -> Config:
     config: Config = _build(Config, raw, "")
     validate(config)
     return config
+
+
+def _with_source(error: ConfigError, sources: Mapping[str, str]) -> ConfigError:
+    for dotted, variable in sources.items():
+        if error.key == dotted or error.key.startswith((f"{dotted}.", f"{dotted}[")):
+            named = ConfigError(f"{variable} ({error.key})", error.problem)
+            named.dotted = error.key
+            return named
+    return error
+
+
+def check_config(
+    path: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[Config | None, list[ConfigError]]:
+    """Like :func:`load_config`, but finds every error, not only the first: after each error the
+    offending key falls back to its default and the check runs again. Returns the configuration
+    (None if it could not be built) and the errors, in the order found."""
+    try:
+        raw, sources = _layers(path, environ, overrides)
+    except ConfigError as e:
+        return None, [e]
+    errors: list[ConfigError] = []
+    while len(errors) < _MAX_ERRORS:
+        try:
+            return _from_raw(raw), errors
+        except ConfigError as e:
+            errors.append(_with_source(e, sources))
+            if not _drop(raw, e.key):
+                break
+    return None, errors
+
+
+_MAX_ERRORS: typing.Final = 100
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _drop(raw: dict[str, Any], key: str) -> bool:
+    """Remove the deepest part of ``key`` (``a.b[0].c``) present in ``raw``; False if none is."""
+    path: list[str | int] = [int(i) if i else name for name, i in _KEY_PART.findall(key)]
+    nodes: list[tuple[Any, str | int]] = []
+    node: Any = raw
+    for part in path:
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not (in_list or (isinstance(node, dict) and part in node)):
+            break
+        nodes.append((node, part))
+        node = node[part]
+    if not nodes:
+        return False
+    parent, last = nodes[-1]
+    del parent[last]
+    return True
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -250,14 +327,21 @@ class _EnvText(str):
     """A value that came from the environment as text and is parsed to the field's type."""
 
 
-def _env_values(environ: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
+def _env_entries(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Dotted key -> (variable name, text) for every ``SIDECAR_*`` configuration variable."""
+    values: dict[str, tuple[str, str]] = {}
     for name, text in environ.items():
         if name in ENV_ALIASES:
-            values[ENV_ALIASES[name]] = text
+            values[ENV_ALIASES[name]] = (name, text)
         elif name.startswith("SIDECAR_") and "__" in name:
-            values[name[len("SIDECAR_") :].lower().replace("__", ".")] = text
+            values[name[len("SIDECAR_") :].lower().replace("__", ".")] = (name, text)
     return values
+
+
+def env_names(dotted: str) -> tuple[str, ...]:
+    """The ``SIDECAR_*`` variables that set ``dotted``: the short alias (if any), then the long form."""
+    aliases = tuple(name for name, key in ENV_ALIASES.items() if key == dotted)
+    return (*aliases, "SIDECAR_" + dotted.upper().replace(".", "__"))
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

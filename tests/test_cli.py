@@ -9,12 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from sidecar import __version__
+from sidecar.config import default_config, load_config
 
 DATA = Path(__file__).parent / "data" / "config"
 
@@ -42,14 +44,109 @@ def test_version() -> None:
     assert result.stdout.strip() == f"genai-sidecar {__version__}"
 
 
-def test_check_config_prints_effective_config() -> None:
+def _toml_and_ok(stdout: str) -> dict[str, object]:
+    body, ok = stdout.rstrip("\n").rsplit("\n", 1)
+    assert ok == "OK"
+    return tomllib.loads(body)
+
+
+def test_check_config_prints_effective_config_as_toml() -> None:
     result = run_cli("check-config", str(DATA / "golden.toml"), env={"SIDECAR_UPSTREAM": "http://env:9"})
     assert result.returncode == 0, result.stderr
-    effective = json.loads(result.stdout)
-    assert effective["upstream"]["url"] == "http://env:9"
-    assert effective["upstream"]["read_timeout_s"] == 600.0
-    assert effective["listener"]["admin_address"] == "127.0.0.1:19464"
-    assert effective["telemetry"]["semconv"] == "both"
+    effective = _toml_and_ok(result.stdout)
+    assert effective["upstream"]["url"] == "http://env:9"  # type: ignore[index]
+    assert effective["upstream"]["read_timeout_s"] == 600.0  # type: ignore[index]
+    assert effective["listener"]["admin_address"] == "127.0.0.1:19464"  # type: ignore[index]
+    assert effective["telemetry"]["semconv"] == "both"  # type: ignore[index]
+
+
+def test_check_config_output_reads_back_as_the_same_config(tmp_path: Path) -> None:
+    result = run_cli("check-config", str(DATA / "golden.toml"))
+    assert result.returncode == 0, result.stderr
+    printed = tmp_path / "printed.toml"
+    printed.write_text(result.stdout.rstrip("\n").rsplit("\n", 1)[0])
+    assert load_config(str(printed)) == load_config(str(DATA / "golden.toml"))
+
+
+def test_check_config_without_a_file_takes_flags_and_environment() -> None:
+    result = run_cli(
+        "check-config",
+        "--provider", "vllm",
+        "--semconv", "both",
+        "--call-log", "stdout",
+        "--inject-include-usage",
+        "--upstream", "http://flag:1",
+        env={"SIDECAR_UPSTREAM": "http://env:9", "SIDECAR_GENAI__MAX_LINE_BYTES": "4096"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    effective = _toml_and_ok(result.stdout)
+    genai, telemetry = effective["genai"], effective["telemetry"]
+    assert (genai["provider"], genai["inject_include_usage"], genai["max_line_bytes"]) == ("vllm", True, 4096)  # type: ignore[index]
+    assert (telemetry["semconv"], telemetry["call_log"]) == ("both", "stdout")  # type: ignore[index]
+    assert effective["upstream"]["url"] == "http://flag:1"  # type: ignore[index]  # flag > environment
+    negated = run_cli(
+        "check-config", "--no-inject-include-usage", env={"SIDECAR_GENAI__INJECT_INCLUDE_USAGE": "true"}
+    )
+    assert _toml_and_ok(negated.stdout)["genai"]["inject_include_usage"] is False  # type: ignore[index]
+
+
+def test_check_config_reports_every_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[upstream]\nurl = "ftp://x"\nread_timeout = 3\n[listener]\nmax_body_bytes = "big"\n')
+    env = {"SIDECAR_TELEMETRY__SEMCONV": "newest", "OTEL_METRIC_EXPORT_INTERVAL": "soon"}
+    result = run_cli("check-config", str(path), "--listen", "nowhere", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    named = ["upstream.read_timeout", "upstream.url", "listener.max_body_bytes", "listener.address"]
+    named += ["SIDECAR_TELEMETRY__SEMCONV (telemetry.semconv)", "OTEL_METRIC_EXPORT_INTERVAL"]
+    assert len(lines) == len(named), result.stderr
+    for key in named:
+        assert sum(key in line for line in lines) == 1, (key, result.stderr)
+    assert not result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_an_error_from_the_environment_names_the_variable(command: str) -> None:
+    result = run_cli(command, env={"SIDECAR_LISTEN": "nowhere"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "genai-sidecar: config error: SIDECAR_LISTEN (listener.address): expected HOST:PORT, got 'nowhere'"
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_help_shows_each_flag_with_its_default_and_variable(command: str) -> None:
+    text = " ".join(run_cli(command, "--help").stdout.split())
+    defaults = default_config()
+    for flag, dotted, value in (
+        ("--upstream", "upstream.url", defaults.upstream.url),
+        ("--listen", "listener.address", defaults.listener.address),
+        ("--admin-listen", "listener.admin_address", defaults.listener.admin_address),
+        ("--semconv", "telemetry.semconv", defaults.telemetry.semconv),
+        ("--call-log", "telemetry.call_log", defaults.telemetry.call_log),
+        ("--provider", "genai.provider", "empty"),
+        (
+            "--inject-include-usage",
+            "genai.inject_include_usage",
+            str(defaults.genai.inject_include_usage).lower(),
+        ),
+    ):
+        variable = "SIDECAR_" + dotted.upper().replace(".", "__")
+        after = text.split(f" {flag}", 2)[-1]
+        env, default = after.split(f"({dotted}; env ", 1)[1].split(";")[:2]
+        assert variable in env.split(" or "), flag
+        assert default.startswith(f" default: {value})"), flag
+
+
+def test_run_names_the_flag_of_a_port_in_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("run", "--listen", "127.0.0.1:0", "--admin-listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is already in use (listener.admin_address)" in result.stderr
+    assert "--admin-listen HOST:PORT" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import Config, ConfigError, default_config, load_config
+from sidecar.config import Config, ConfigError, check_config, default_config, load_config
 
 DATA = Path(__file__).parent / "data" / "config"
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
@@ -71,9 +71,25 @@ def test_invalid_files_name_the_key(name: str, key: str, problem: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_bad_env_value_names_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"^listener\.max_body_bytes: expected an integer"):
+def test_bad_env_value_names_the_variable_and_the_key() -> None:
+    pattern = r"^SIDECAR_LISTENER__MAX_BODY_BYTES \(listener\.max_body_bytes\): expected an integer"
+    with pytest.raises(ConfigError, match=pattern) as info:
         load_config(None, environ={"SIDECAR_LISTENER__MAX_BODY_BYTES": "lots"})
+    assert info.value.dotted == "listener.max_body_bytes"
+
+
+def test_a_flag_over_a_bad_environment_value_wins_and_is_named_as_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^listener\.address: expected HOST:PORT"):
+        load_config(None, environ={"SIDECAR_LISTEN": "127.0.0.1:1"}, overrides={"listener.address": "x"})
+
+
+def test_check_config_drops_a_bad_route_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[genai.routes]]\npath_prefix = "/x"\n[upstream]\nurl = "ftp://x"\n')
+    config, errors = check_config(str(path), environ={})
+    assert config is not None
+    assert config.genai.routes == ()
+    assert [e.key for e in errors] == ["genai.routes[0].dialect", "upstream.url"]
 
 
 def _keys(obj: object, prefix: str = "") -> set[str]:
