@@ -95,13 +95,16 @@ def test_scrape_keeps_exactly_the_sidecar_admin_port(config: dict[str, Any]) -> 
     }
     docs = objects(K8S / "examples" / "ollama")
     deployment = find(docs, "Deployment", "ollama")
-    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    ports = {p["name"]: p["containerPort"] for p in container(pod_spec(deployment), SIDECAR)["ports"]}
-    annotation = keeps["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
-    assert re.fullmatch(annotation, annotations["prometheus.io/scrape"])
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    sidecar = container(pod_spec(deployment), SIDECAR)
+    ports = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    label = keeps["__meta_kubernetes_pod_label_genai_sidecar_io_injected"]
+    assert re.fullmatch(label, labels["genai-sidecar.io/injected"])
     port_regex = keeps["__meta_kubernetes_pod_container_port_name"]
     kept = [name for name in ports if re.fullmatch(port_regex, name)]
-    assert [ports[name] for name in kept] == [int(annotations["prometheus.io/port"])]
+    admin = sidecar["args"][sidecar["args"].index("--admin-listen") + 1]
+    assert [ports[name] for name in kept] == [int(admin.rsplit(":", 1)[1])]
+    assert "prometheus.io/scrape" not in deployment["spec"]["template"]["metadata"].get("annotations", {})
     model_ports = [p["name"] for p in container(pod_spec(deployment), "ollama")["ports"]]
     assert not any(re.fullmatch(port_regex, name) for name in model_ports)
 

@@ -1,5 +1,5 @@
 """The Kubernetes manifests: every overlay renders with `kubectl kustomize` and passes
-`kubernetes-validate --strict` for Kubernetes 1.29 to 1.32, and the rendered pods agree with
+`kubernetes-validate --strict` for Kubernetes 1.29 to 1.33, and the rendered pods agree with
 the sidecar's own configuration (ports, probes, drain time, upstream)."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from sidecar.config import load_config, parse_host_port, upstream_origin
+from sidecar.config import Config, load_config, parse_host_port, upstream_origin
 
+from .pods import named
 from .tools import (
     K8S,
     ROOT,
@@ -40,7 +41,7 @@ OVERLAYS = [
     "k8s/collector",
     "k8s/observability",
 ]
-KUBERNETES_VERSIONS = ["1.29.0", "1.30.0", "1.31.0", "1.32.0"]
+KUBERNETES_VERSIONS = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 # example -> (Deployment name, model container name, native sidecar?)
 EXAMPLES = {
     "k8s/examples/ollama": ("ollama", "ollama", True),
@@ -91,6 +92,13 @@ def _example(overlay: str) -> tuple[list[dict[str, Any]], dict[str, Any], dict[s
     return docs, spec, container(spec, SIDECAR)
 
 
+def _config(docs: list[dict[str, Any]], sidecar: dict[str, Any], tmp_path: Path) -> Config:
+    """The sidecar's effective configuration: its flags over its environment over the TOML."""
+    flags = dict(zip(sidecar["args"][1::2], sidecar["args"][2::2], strict=True))
+    overrides = {"listener.address": flags["--listen"], "listener.admin_address": flags["--admin-listen"]}
+    return load_config(str(_sidecar_toml(docs, tmp_path)), environ=plain_env(sidecar), overrides=overrides)
+
+
 def _sidecar_toml(docs: list[dict[str, Any]], tmp_path: Path) -> Path:
     config_map = find(docs, "ConfigMap", "genai-sidecar-config")
     path = tmp_path / "sidecar.toml"
@@ -114,10 +122,15 @@ def test_sidecar_runs_as_native_or_plain_container(overlay: str) -> None:
     assert EXAMPLES[overlay][1] in main
 
 
-def test_native_and_legacy_sidecars_differ_only_in_restart_policy() -> None:
+def test_native_and_legacy_sidecars_differ_only_in_restart_policy_and_drain() -> None:
     _, _, native = _example("k8s/examples/ollama")
     _, _, legacy = _example("k8s/examples/ollama-legacy")
     assert native.pop("restartPolicy") == "Always"
+    drain = "SIDECAR_LISTENER__DRAIN_DELAY_S"
+    assert plain_env(native)[drain] == "0"
+    assert float(plain_env(legacy)[drain]) > 0
+    native["env"] = [e for e in native["env"] if e["name"] != drain]
+    legacy["env"] = [e for e in legacy["env"] if e["name"] != drain]
     assert native == legacy
 
 
@@ -145,7 +158,7 @@ def test_config_is_mounted_where_the_sidecar_reads_it(overlay: str) -> None:
 def test_service_sends_clients_to_the_sidecar(overlay: str, tmp_path: Path) -> None:
     docs, _, sidecar = _example(overlay)
     name = EXAMPLES[overlay][0]
-    config = load_config(str(_sidecar_toml(docs, tmp_path)), environ=plain_env(sidecar))
+    config = _config(docs, sidecar, tmp_path)
     _, listen_port = parse_host_port(config.listener.address, "listener.address")
     service = find(docs, "Service", name)
     (port,) = service["spec"]["ports"]
@@ -157,7 +170,7 @@ def test_service_sends_clients_to_the_sidecar(overlay: str, tmp_path: Path) -> N
 def test_sidecar_forwards_to_the_model_container(overlay: str, tmp_path: Path) -> None:
     docs, spec, sidecar = _example(overlay)
     model = container(spec, EXAMPLES[overlay][1])
-    config = load_config(str(_sidecar_toml(docs, tmp_path)), environ=plain_env(sidecar))
+    config = _config(docs, sidecar, tmp_path)
     _, host, port = upstream_origin(config.upstream.url)
     assert host == "127.0.0.1"
     assert port in {p["containerPort"] for p in model["ports"]}
@@ -167,25 +180,32 @@ def test_sidecar_forwards_to_the_model_container(overlay: str, tmp_path: Path) -
 def test_probes_and_scrape_use_the_admin_port(overlay: str, tmp_path: Path) -> None:
     docs, _, sidecar = _example(overlay)
     name = EXAMPLES[overlay][0]
-    config = load_config(str(_sidecar_toml(docs, tmp_path)), environ=plain_env(sidecar))
+    config = _config(docs, sidecar, tmp_path)
     _, admin_port = parse_host_port(config.listener.admin_address, "listener.admin_address")
     probes = {kind: sidecar[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert probes["livenessProbe"]["path"] == "/healthz"
     assert probes["readinessProbe"]["path"] == "/readyz"
     assert {port_number(sidecar, p["port"]) for p in probes.values()} == {admin_port}
-    annotations = find(docs, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert int(annotations["prometheus.io/port"]) == admin_port
-    assert annotations["prometheus.io/path"] == "/metrics"
+    assert config.listener.admin_address.startswith("0.0.0.0:")
+    assert config.listener.address.startswith("0.0.0.0:")
+    # Scraped by the PodMonitor / the Collector through the label, never by annotations.
+    template = find(docs, "Deployment", name)["spec"]["template"]
+    assert template["metadata"]["labels"]["genai-sidecar.io/injected"] == "true"
+    assert not any(k.startswith("prometheus.io/") for k in template["metadata"].get("annotations", {}))
 
 
 @pytest.mark.parametrize("overlay", EXAMPLES)
 def test_grace_period_outlasts_the_sidecar_drain(overlay: str, tmp_path: Path) -> None:
     docs, spec, sidecar = _example(overlay)
-    config = load_config(str(_sidecar_toml(docs, tmp_path)), environ=plain_env(sidecar))
-    drain = config.listener.drain_delay_s + config.listener.shutdown_grace_s
-    assert config.listener.drain_delay_s > 0
-    assert spec["terminationGracePeriodSeconds"] > drain
+    config = _config(docs, sidecar, tmp_path)
+    model = container(spec, EXAMPLES[overlay][1])
+    prestop = int(model["lifecycle"]["preStop"]["exec"]["command"][1])
+    native = EXAMPLES[overlay][2]
+    # Native: signalled after the model exited, nothing to wait for. Legacy: stop accepting
+    # before the model's preStop ends.
+    assert config.listener.drain_delay_s == 0 if native else 0 < config.listener.drain_delay_s < prestop
+    needed = prestop + config.listener.drain_delay_s + config.listener.shutdown_grace_s
+    assert spec.get("terminationGracePeriodSeconds", 30) >= needed
 
 
 @pytest.mark.parametrize("overlay", EXAMPLES)
@@ -197,8 +217,10 @@ def test_downward_api_environment(overlay: str) -> None:
     assert field_refs == {
         "POD_NAME": "metadata.name",
         "POD_NAMESPACE": "metadata.namespace",
+        "POD_UID": "metadata.uid",
         "NODE_NAME": "spec.nodeName",
     }
+    assert plain_env(sidecar)["OTEL_RESOURCE_ATTRIBUTES"] == "service.instance.id=$(POD_UID)"
 
 
 @pytest.mark.parametrize("overlay", EXAMPLES)
@@ -215,22 +237,27 @@ def test_sidecar_is_bounded_and_unprivileged(overlay: str) -> None:
     assert security["capabilities"]["drop"] == ["ALL"]
 
 
-def test_component_injects_into_an_existing_deployment_and_honours_opt_out(tmp_path: Path) -> None:
-    """What docs/kubernetes.md tells an SRE to write: their Deployment and Service plus the
-    component. A Deployment labelled genai-sidecar/inject: "false" is left alone."""
+def test_component_injects_into_an_existing_statefulset_and_keeps_what_it_had(tmp_path: Path) -> None:
+    """What docs/kubernetes.md tells an SRE to write: their StatefulSet and Services plus the
+    component. Their grace period and scrape annotations are kept; only the annotated Service
+    is re-pointed; a Deployment labelled genai-sidecar/inject: "false" is left alone."""
     app = tmp_path / "my-app"
     app.mkdir()
     component = os.path.relpath(K8S / "components" / "genai-sidecar", app)
     (app / "model.yaml").write_text(
         """\
 apiVersion: apps/v1
-kind: Deployment
+kind: StatefulSet
 metadata: {name: my-model}
 spec:
+  serviceName: my-model
   selector: {matchLabels: {app: my-model}}
   template:
-    metadata: {labels: {app: my-model}}
+    metadata:
+      labels: {app: my-model}
+      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "5000"}
     spec:
+      terminationGracePeriodSeconds: 120
       containers:
         - name: server
           image: example/model:1
@@ -250,10 +277,17 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: my-model}
+metadata: {name: my-model, annotations: {genai-sidecar.io/inject: "true"}}
 spec:
   selector: {app: my-model}
   ports: [{name: http, port: 5000, targetPort: api}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8000}]
 """
     )
     (app / "kustomization.yaml").write_text(
@@ -263,29 +297,35 @@ kind: Kustomization
 resources: [model.yaml]
 components: [{component}]
 patches:
-  - target: {{kind: Deployment, name: my-model}}
+  - target: {{kind: StatefulSet, name: my-model}}
     patch: |-
       apiVersion: apps/v1
-      kind: Deployment
+      kind: StatefulSet
       metadata: {{name: my-model}}
       spec:
         template:
           spec:
+            containers:
+              - name: server
+                lifecycle: {{preStop: {{exec: {{command: [sleep, "5"]}}}}}}
             initContainers:
               - name: genai-sidecar
                 env: [{{name: SIDECAR_UPSTREAM, value: "http://127.0.0.1:5000"}}]
 """
     )
     docs = objects(app)
-    model_spec = pod_spec(find(docs, "Deployment", "my-model"))
-    sidecar = container(model_spec, SIDECAR)
+    model = find(docs, "StatefulSet", "my-model")["spec"]["template"]
+    sidecar = container(model["spec"], SIDECAR)
     assert sidecar["restartPolicy"] == "Always"
     assert plain_env(sidecar)["SIDECAR_UPSTREAM"] == "http://127.0.0.1:5000"
+    assert model["spec"]["terminationGracePeriodSeconds"] == 120
+    assert model["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": "5000"}
     web_spec = pod_spec(find(docs, "Deployment", "web"))
     assert "initContainers" not in web_spec
-    assert "terminationGracePeriodSeconds" not in web_spec
-    (port,) = find(docs, "Service", "my-model")["spec"]["ports"]
+    (port,) = named(docs, "Service", "my-model")["spec"]["ports"]
     assert port_number(sidecar, port["targetPort"]) == 8080
+    (web_port,) = named(docs, "Service", "web")["spec"]["ports"]
+    assert web_port["targetPort"] == 8000
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(render(app))
     _validate([rendered], "1.29.0")
@@ -297,3 +337,25 @@ def test_paths_in_the_kubernetes_guide_exist() -> None:
     assert "k8s/components/genai-sidecar/" in paths
     for path in paths:
         assert (ROOT / path).exists(), path
+
+
+def test_podmonitor_selects_what_every_injector_labels() -> None:
+    monitor = yaml.safe_load((K8S / "observability" / "podmonitor.yaml").read_text())
+    assert monitor["kind"] == "PodMonitor"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    _, spec, sidecar = _example("k8s/examples/ollama")
+    labels = find(objects(ROOT / "k8s/examples/ollama"), "Deployment", "ollama")["spec"]["template"][
+        "metadata"
+    ]
+    assert selector.items() <= labels["labels"].items()
+    assert endpoint["port"] in {p["name"] for p in sidecar["ports"]}
+    assert endpoint["port"] not in {p.get("name") for c in spec["containers"] for p in c.get("ports", [])}
+    from sidecar.k8s.inject import InjectOptions, inject
+
+    injected = inject(
+        {"spec": {"containers": [{"name": "m", "image": "m", "ports": [{"containerPort": 1}]}]}},
+        InjectOptions(),
+    )
+    assert selector.items() <= injected["metadata"]["labels"].items()
+    assert endpoint["port"] in {p["name"] for p in container(injected["spec"], SIDECAR)["ports"]}
