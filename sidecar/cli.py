@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="proxy the upstream model server")
     _add_config_flags(run)
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="proxy processes sharing the listener (SO_REUSEPORT); the admin port sums them (default 1)",
+    )
     check = sub.add_parser(
         "check-config",
         help="validate the configuration (file, SIDECAR_* and OTEL_* environment, flags); print it as TOML",
@@ -261,14 +268,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_command(args)
         config = _load(args, args.config)
+        if args.workers < 1:
+            raise ConfigError("--workers", f"must be at least 1, got {args.workers}")
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    from sidecar.proxy.server import serve
-
     _setup_logging(config.logging.level)
-    _install_uvloop()
     try:
+        if args.workers > 1:
+            from sidecar.proxy.workers import run_workers
+
+            return run_workers(config, args.workers, os.environ)
+        from sidecar.proxy.server import serve
+
+        _install_uvloop()
         asyncio.run(serve(config))
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)

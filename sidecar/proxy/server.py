@@ -38,8 +38,14 @@ def build_telemetry(config: Config, environ: Mapping[str, str]) -> Telemetry:
 class Sidecar:
     """The running proxy: start(), then shutdown(). Ports 0 pick free ports (see the ``*_url`` properties)."""
 
-    def __init__(self, config: Config, telemetry: Telemetry) -> None:
+    def __init__(
+        self, config: Config, telemetry: Telemetry, *, reuse_port: bool = False, admin_path: str | None = None
+    ) -> None:
+        """``reuse_port``: share the proxy port with other processes (``--workers``); ``admin_path``:
+        serve the admin endpoints on this Unix socket instead of ``listener.admin_address``."""
         self.config = config
+        self._reuse_port = reuse_port
+        self._admin_path = admin_path
         self.telemetry = telemetry
         self.state: ProxyState = make_state(config, telemetry)
         self._proxy = web.AppRunner(
@@ -59,9 +65,15 @@ class Sidecar:
         await self._proxy.setup()
         await self._admin.setup()
         host, port = parse_host_port(listener.address, "listener.address")
-        await web.TCPSite(self._proxy, host, port, backlog=1024, reuse_address=True).start()
-        host, port = parse_host_port(listener.admin_address, "listener.admin_address")
-        await web.TCPSite(self._admin, host, port, reuse_address=True).start()
+        site = web.TCPSite(
+            self._proxy, host, port, backlog=1024, reuse_address=True, reuse_port=self._reuse_port or None
+        )
+        await site.start()
+        if self._admin_path is not None:
+            await web.UnixSite(self._admin, self._admin_path).start()
+        else:
+            host, port = parse_host_port(listener.admin_address, "listener.admin_address")
+            await web.TCPSite(self._admin, host, port, reuse_address=True).start()
         log.info("proxying %s -> %s; admin on %s", self.proxy_url, self.config.upstream.url, self.admin_url)
 
     @property
@@ -85,15 +97,24 @@ class Sidecar:
 
 
 def _url(runner: web.AppRunner) -> str:
-    host, port = runner.addresses[0][:2]
+    address = runner.addresses[0]
+    if isinstance(address, str):  # a Unix socket
+        return f"unix:{address}"
+    host, port = address[:2]
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(config: Config, environ: Mapping[str, str] | None = None) -> None:
-    """Run until SIGTERM / SIGINT, then drain and exit."""
+async def serve(
+    config: Config,
+    environ: Mapping[str, str] | None = None,
+    *,
+    reuse_port: bool = False,
+    admin_path: str | None = None,
+) -> None:
+    """Run until SIGTERM / SIGINT, then drain and exit (one worker's arguments: see ``Sidecar``)."""
     telemetry = build_telemetry(config, environ if environ is not None else os.environ)
-    sidecar = Sidecar(config, telemetry)
+    sidecar = Sidecar(config, telemetry, reuse_port=reuse_port, admin_path=admin_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
