@@ -40,6 +40,7 @@ OVERLAYS = [
     "k8s/model-servers/vllm",
     "k8s/collector",
     "k8s/observability",
+    "k8s/webhook",
 ]
 KUBERNETES_VERSIONS = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 # example -> (Deployment name, model container name, native sidecar?)
@@ -359,3 +360,37 @@ def test_podmonitor_selects_what_every_injector_labels() -> None:
     )
     assert selector.items() <= injected["metadata"]["labels"].items()
     assert endpoint["port"] in {p["name"] for p in container(injected["spec"], SIDECAR)["ports"]}
+
+
+def test_webhook_manifests_agree_with_the_command() -> None:
+    from sidecar.cli import _parser
+
+    docs = objects(K8S / "webhook")
+    deployment = find(docs, "Deployment", "genai-sidecar-webhook")
+    (hook,) = pod_spec(deployment)["containers"]
+    args = _parser().parse_args(hook["args"])
+    assert args.command == "webhook"
+    _, listen_port = parse_host_port(args.listen, "--listen")
+    (mount,) = hook["volumeMounts"]
+    assert {Path(args.tls_cert).parent, Path(args.tls_key).parent} == {Path(mount["mountPath"])}
+    (volume,) = pod_spec(deployment)["volumes"]
+    assert volume["name"] == mount["name"]
+    assert "secretName" in volume["secret"]
+    service = find(docs, "Service", "genai-sidecar-webhook")
+    (port,) = service["spec"]["ports"]
+    assert port_number(hook, port["targetPort"]) == listen_port
+    (webhook,) = find(docs, "MutatingWebhookConfiguration", "genai-sidecar")["webhooks"]
+    client = webhook["clientConfig"]["service"]
+    assert (client["name"], client["namespace"], client["path"], client["port"]) == (
+        service["metadata"]["name"],
+        service["metadata"]["namespace"],
+        "/mutate",
+        port["port"],
+    )
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["admissionReviewVersions"] == ["v1"]
+    # The webhook's own pods are never sent to it.
+    (expression,) = webhook["objectSelector"]["matchExpressions"]
+    own = deployment["spec"]["template"]["metadata"]["labels"][expression["key"]]
+    assert expression["operator"] == "NotIn"
+    assert own in expression["values"]
