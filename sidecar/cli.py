@@ -133,13 +133,28 @@ def _load(args: argparse.Namespace, path: str | None) -> Config:
     exporters = config.exporters
     resolve(config.telemetry, exporters.otlp, exporters.prometheus, os.environ)
     # So are the HMAC key and the price file.
+    errors = _attribution_errors(config)
+    if errors:
+        raise errors[0]
+    return config
+
+
+def _attribution_errors(config: Config) -> list[ConfigError]:
+    """The HMAC key (from the environment or a file) and the price file, read at start-up."""
     from sidecar.telemetry.cost import PriceTable
     from sidecar.telemetry.identity import load_key
 
-    load_key(config.telemetry.identity, os.environ)
+    errors: list[ConfigError] = []
+    try:
+        load_key(config.telemetry.identity, os.environ)
+    except ConfigError as e:
+        errors.append(e)
     if config.telemetry.cost.prices:
-        PriceTable.load(config.telemetry.cost.prices)
-    return config
+        try:
+            PriceTable.load(config.telemetry.cost.prices)
+        except ConfigError as e:
+            errors.append(e)
+    return errors
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -147,6 +162,7 @@ def _check(args: argparse.Namespace) -> int:
     config, errors = check_config(args.file, environ=os.environ, overrides=_overrides(args))
     if config is not None:
         errors += _otel_errors(config)
+        errors += _attribution_errors(config)
     for error in errors:
         print(f"genai-sidecar: config error: {error}", file=sys.stderr)
     if errors or config is None:
