@@ -14,69 +14,62 @@ from abc import abstractmethod
 from typing import Any
 
 from sidecar.genai import _fields
-from sidecar.genai._observer import BaseObserver, error_of, event_error
-from sidecar.genai.observations import (
-    FinishReason,
-    Observation,
-    OutputChunk,
-    OutputKind,
-    ServerTiming,
-    Usage,
-)
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.observations import OutputKind
+from sidecar.genai.observer import Observer, error_of, event_error, parse, read_error_body
 from sidecar.wire.events import SSEMessage
 
 Outputs = list[tuple[OutputKind, str]]
 
 
-def chat_usage(usage: Any) -> Usage | None:
-    """An OpenAI ``usage`` object (``prompt_tokens`` style) -> :class:`Usage`, or ``None``.
+def chat_usage(acc: CallAccumulator, usage: Any) -> None:
+    """An OpenAI ``usage`` object (``prompt_tokens`` style) into ``acc``.
 
     ``prompt_tokens`` already includes ``prompt_tokens_details.cached_tokens``, and
     ``completion_tokens`` includes ``completion_tokens_details.reasoning_tokens``.
     """
-    return _usage(usage, "prompt_tokens", "completion_tokens")
+    _usage(acc, usage, "prompt_tokens", "completion_tokens")
 
 
-def responses_usage(usage: Any) -> Usage | None:
-    """A Responses-API usage object (``input_tokens`` style) -> :class:`Usage`.
+def responses_usage(acc: CallAccumulator, usage: Any) -> None:
+    """A Responses-API usage object (``input_tokens`` style) into ``acc``.
 
     ``input_tokens`` includes ``input_tokens_details.cached_tokens``.
     """
-    return _usage(usage, "input_tokens", "output_tokens")
+    _usage(acc, usage, "input_tokens", "output_tokens")
 
 
-def _usage(usage: Any, input_key: str, output_key: str) -> Usage | None:
+def _usage(acc: CallAccumulator, usage: Any, input_key: str, output_key: str) -> None:
     """Both OpenAI usage styles: the two counts, each with a ``<key>_details`` object holding
     ``cached_tokens`` (input) or ``reasoning_tokens`` (output)."""
     if not isinstance(usage, dict):
-        return None
+        return
     input_details = _fields.get_dict(usage, input_key + "_details")
     output_details = _fields.get_dict(usage, output_key + "_details")
-    found = Usage(
+    acc.usage(
         input_tokens=_fields.get_int(usage, input_key),
         output_tokens=_fields.get_int(usage, output_key),
         cache_read_tokens=_fields.get_int(input_details, "cached_tokens"),
         reasoning_tokens=_fields.get_int(output_details, "reasoning_tokens"),
     )
-    return found if found != Usage() else None
 
 
-def llamacpp_timings(timings: Any) -> ServerTiming | None:
-    """llama.cpp's ``timings`` (milliseconds) -> :class:`ServerTiming` (seconds).
+def llamacpp_timings(acc: CallAccumulator, timings: Any) -> None:
+    """llama.cpp's ``timings`` (milliseconds) into ``acc`` (seconds).
 
     Time to first token is the prompt phase (``prompt_ms``); time per output token is
     ``predicted_per_token_ms`` (else ``predicted_ms / predicted_n``); the request duration is
     both phases together. Negative values are ignored.
     """
     if not isinstance(timings, dict):
-        return None
+        return
     prompt_ms = _non_negative(_fields.get_float(timings, "prompt_ms"))
     predicted_ms = _non_negative(_fields.get_float(timings, "predicted_ms"))
     per_token_ms = _non_negative(_fields.get_float(timings, "predicted_per_token_ms"))
     predicted_n = _fields.get_int(timings, "predicted_n")
     if per_token_ms is None and predicted_ms is not None and predicted_n and predicted_n > 0:
         per_token_ms = predicted_ms / predicted_n
-    found = ServerTiming(
+    acc.server_timing(
         time_to_first_token_s=_seconds(prompt_ms),
         time_per_output_token_s=_seconds(per_token_ms),
         request_duration_s=(
@@ -85,7 +78,6 @@ def llamacpp_timings(timings: Any) -> ServerTiming | None:
             else None
         ),
     )
-    return found if found != ServerTiming() else None
 
 
 def _non_negative(value: float | None) -> float | None:
@@ -102,53 +94,53 @@ def choice_index(choice: dict[str, Any]) -> int:
     return index if index is not None else 0
 
 
-class ChoicesObserver(BaseObserver):
+class ChoicesObserver(Observer):
     """Observer for ``choices``-shaped responses (chat and legacy completions), streamed or not.
 
     Subclasses say which outputs one choice carries, in a chunk (``whole=False``: its delta) or
-    in a complete body (``whole=True``: the full message).
+    in a complete body (``whole=True``: the full message). An error (an SSE ``error`` event or
+    an error object) fails the call; events after it are still read (vLLM sends ``[DONE]``
+    after an error).
     """
 
     __slots__ = ()
+    lines_are_bodies = True
 
     @abstractmethod
     def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
         """The outputs one choice carries (its delta, or its whole message when ``whole``)."""
 
-    def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
-        if message.data.strip() == "[DONE]":
-            self._finish(out)
+    def _on_message(self, message: SSEMessage) -> None:
+        data = message.data
+        if data.strip() == "[DONE]":
+            self.acc.terminal()
             return
-        obj = _fields.parse_object(message.data)
-        if obj is None:
+        obj = parse(data)
+        if not isinstance(obj, dict):
             return
         if message.event == "error" or error_of(obj) is not None:
-            self._fail(event_error(obj), out)
+            self.acc.error(*event_error(obj))
             return
-        self._choices(obj, out, whole=False)
+        self._choices(obj, whole=False)
 
-    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = self._read_body(data, out)
-        if obj is not None:
-            self._choices(obj, out, whole=True)
-            self._finish(out)
+    def _on_body(self, value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        if not read_error_body(self.acc, value):
+            self._choices(value, whole=True)
+        return True
 
-    def _choices(self, obj: dict[str, Any], out: list[Observation], *, whole: bool) -> None:
-        self._identify(obj.get("model"), obj.get("id"), out)
-        finishes: list[Observation] = []
+    def _choices(self, obj: dict[str, Any], *, whole: bool) -> None:
+        acc = self.acc
+        acc.identify(obj.get("model"), obj.get("id"))
         for choice in _fields.get_list(obj, "choices") or ():
             if not isinstance(choice, dict):
                 continue
             index = choice_index(choice)
             for kind, text in self._outputs(choice, whole=whole):
-                out.append(OutputChunk(kind=kind, text=text, choice=index))
+                acc.output(kind, text, index)
             reason = _fields.get_str(choice, "finish_reason")
             if reason:
-                finishes.append(FinishReason(reason=reason, choice=index))
-        out.extend(finishes)
-        usage = chat_usage(obj.get("usage"))
-        if usage is not None:
-            out.append(usage)
-        timing = llamacpp_timings(obj.get("timings"))
-        if timing is not None:
-            out.append(timing)
+                acc.finish_reason(reason, index)
+        chat_usage(acc, obj.get("usage"))
+        llamacpp_timings(acc, obj.get("timings"))

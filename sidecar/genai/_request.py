@@ -65,3 +65,43 @@ def output_type(fmt: Any) -> str | None:
     """``{"type": "json_schema" | "json_object" | "text"}`` -> ``json`` / ``text``."""
     kind = _fields.get_str(fmt, "type")
     return _OUTPUT_TYPES.get(kind) if kind is not None else None
+
+
+def route(path: str) -> str:
+    """The request path without query string, fragment or trailing slash."""
+    return path.partition("?")[0].partition("#")[0].rstrip("/")
+
+
+def non_negative(value: int | None) -> int | None:
+    """A count where a negative value means "unlimited" or "random" (``num_predict: -1``)."""
+    return value if value is not None and value >= 0 else None
+
+
+def text_of(content: Any) -> str | None:
+    """Text of a message's content: a string, or the ``text`` of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return _fields.get_str(content, "text")
+    if isinstance(content, list):
+        found = [text for part in content if (text := text_of(part)) is not None]
+        return "".join(found) if found else None
+    return None
+
+
+def split_messages(
+    items: list[Any] | None, *, system_roles: frozenset[str] = frozenset({"system"})
+) -> tuple[tuple[str, ...], tuple[Message, ...]]:
+    """System instructions and input messages of a native chat request (best effort, text only)."""
+    system: list[str] = []
+    inputs: list[Message] = []
+    for item in items or ():
+        role = _fields.get_str(item, "role")
+        content = text_of(item.get("content")) if isinstance(item, dict) else None
+        if role is None or content is None:
+            continue
+        if role in system_roles:
+            system.append(content)
+        else:
+            inputs.append(Message(role=role, content=content))
+    return tuple(system), tuple(inputs)

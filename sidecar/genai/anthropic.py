@@ -11,7 +11,7 @@ Stream: named SSE events, ``message_start`` -> per block ``content_block_start``
 ``text_delta``, ``input_json_delta`` (tool call) and ``thinking_delta`` (reasoning) deltas, and a
 block start that already holds text; ``signature_delta`` and ``citations_delta`` carry no
 output. ``message_start`` gives the id, model and first usage; ``message_delta`` gives
-``stop_reason`` and usage that is cumulative, so each :class:`Usage` replaces the last.
+``stop_reason`` and usage that is cumulative, so each report replaces the last.
 
 Usage: the conventions count cached tokens in the input, so input =
 ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; cache read and cache
@@ -26,17 +26,10 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.genai import _fields, _request
-from sidecar.genai._observer import BaseObserver, event_error
+from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import (
-    FinishReason,
-    Observation,
-    Operation,
-    OutputChunk,
-    OutputKind,
-    RequestInfo,
-    Usage,
-)
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer, event_error, parse, read_error_body
 from sidecar.wire.events import SSEMessage
 
 #: Delta type -> (kind of output, field holding its text).
@@ -54,69 +47,75 @@ _BLOCKS: Final = {
 }
 
 
-class AnthropicObserver(BaseObserver):
+class AnthropicObserver(Observer):
     """Anthropic Messages events, or one whole ``message`` body."""
 
     __slots__ = ("_cache_read", "_cache_write", "_input")
+    lines_are_bodies = True
 
-    def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
-        super().__init__(request, streaming=streaming)
+    def __init__(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> None:
+        super().__init__(request, streaming=streaming, accumulator=accumulator)
         self._input: int | None = None
         self._cache_read: int | None = None
         self._cache_write: int | None = None
 
-    def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
-        obj = _fields.parse_object(message.data)
-        if obj is None:
+    def _on_message(self, message: SSEMessage) -> None:
+        obj = parse(message.data)
+        if not isinstance(obj, dict):
             return
+        acc = self.acc
         kind = _fields.get_str(obj, "type") or message.event
         if kind == "content_block_delta":
             delta = _fields.get_dict(obj, "delta")
             spec = _DELTAS.get(_fields.get_str(delta, "type") or "")
             text = _fields.get_str(delta, spec[1]) if spec is not None else None
             if spec is not None and text:
-                out.append(OutputChunk(kind=spec[0], text=text))
+                acc.output(spec[0], text)
         elif kind == "content_block_start":
-            self._block(_fields.get_dict(obj, "content_block"), out, whole=False)
+            self._block(_fields.get_dict(obj, "content_block"), whole=False)
         elif kind == "message_start":
             message_obj = _fields.get_dict(obj, "message") or {}
-            self._identify(message_obj.get("model"), message_obj.get("id"), out)
-            self._usage(message_obj.get("usage"), out)
+            acc.identify(message_obj.get("model"), message_obj.get("id"))
+            self._usage(message_obj.get("usage"))
         elif kind == "message_delta":
             reason = _fields.get_str(_fields.get_dict(obj, "delta"), "stop_reason")
             if reason:
-                out.append(FinishReason(reason=reason))
-            self._usage(obj.get("usage"), out)
+                acc.finish_reason(reason)
+            self._usage(obj.get("usage"))
         elif kind == "message_stop":
-            self._finish(out)
+            acc.terminal()
         elif kind == "error":
-            self._fail(event_error(obj), out)
+            acc.error(*event_error(obj))
 
-    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = self._read_body(data, out)
-        if obj is None:
-            return
-        self._identify(obj.get("model"), obj.get("id"), out)
-        for block in _fields.get_list(obj, "content") or ():
-            self._block(block, out, whole=True)
-        reason = _fields.get_str(obj, "stop_reason")
+    def _on_body(self, value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        acc = self.acc
+        if read_error_body(acc, value):
+            return True
+        acc.identify(value.get("model"), value.get("id"))
+        for block in _fields.get_list(value, "content") or ():
+            self._block(block, whole=True)
+        reason = _fields.get_str(value, "stop_reason")
         if reason:
-            out.append(FinishReason(reason=reason))
-        self._usage(obj.get("usage"), out)
-        self._finish(out)
+            acc.finish_reason(reason)
+        self._usage(value.get("usage"))
+        return True
 
-    def _block(self, block: Any, out: list[Observation], *, whole: bool) -> None:
+    def _block(self, block: Any, *, whole: bool) -> None:
         """A content block: at a block start only text already present counts as output."""
         kind = _fields.get_str(block, "type")
         if kind in _BLOCKS:
             output, key = _BLOCKS[kind]
             text = _fields.get_str(block, key)
             if text:
-                out.append(OutputChunk(kind=output, text=text))
+                self.acc.output(output, text)
         elif whole and kind == "tool_use":
-            out.append(OutputChunk(kind=OutputKind.TOOL_CALL, text=_tool_input(block)))
+            self.acc.output(OutputKind.TOOL_CALL, _tool_input(block))
 
-    def _usage(self, usage: Any, out: list[Observation]) -> None:
+    def _usage(self, usage: Any) -> None:
         """Cumulative usage: fields a later event omits keep their earlier values."""
         if not isinstance(usage, dict):
             return
@@ -133,14 +132,12 @@ class AnthropicObserver(BaseObserver):
         total = None
         if self._input is not None:
             total = self._input + (self._cache_read or 0) + (self._cache_write or 0)
-        out.append(
-            Usage(
-                input_tokens=total,
-                output_tokens=output_tokens,
-                cache_read_tokens=self._cache_read,
-                cache_write_tokens=self._cache_write,
-                reasoning_tokens=reasoning,
-            )
+        self.acc.usage(
+            input_tokens=total,
+            output_tokens=output_tokens,
+            cache_read_tokens=self._cache_read,
+            cache_write_tokens=self._cache_write,
+            reasoning_tokens=reasoning,
         )
 
 
@@ -165,6 +162,7 @@ class AnthropicDialect(ObjectRequestDialect):
     """The ``anthropic`` dialect."""
 
     name: str = "anthropic"
+    observer_class = AnthropicObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         return RequestInfo(
@@ -181,9 +179,6 @@ class AnthropicDialect(ObjectRequestDialect):
             system_instructions=_request.texts(obj.get("system")),
             input_messages=_request.messages(obj.get("messages")),
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> AnthropicObserver:
-        return AnthropicObserver(request, streaming=streaming)
 
 
 DIALECT: Final = AnthropicDialect()

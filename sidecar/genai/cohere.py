@@ -6,7 +6,7 @@ to false. A stream is SSE whose JSON payloads carry ``type``: ``message-start`` 
 ``content-end``, ``tool-plan-delta`` (``delta.message.tool_plan``), ``tool-call-start`` /
 ``tool-call-delta`` / ``tool-call-end`` (``delta.message.tool_calls``), ``citation-*``, ``debug``
 and the terminal ``message-end`` with ``delta.finish_reason``, ``delta.usage`` and, on failure,
-``delta.error``. The stream never names the model: ``ResponseInfo`` carries only the id. The
+``delta.error``. The stream never names the model: only the response id is known. The
 non-streamed chat body has ``id``, ``message``, ``finish_reason`` and ``usage``; the embed body
 has ``id`` and ``meta.billed_units``. Error bodies are ``{"id"?, "message": "..."}``.
 
@@ -22,24 +22,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
-from sidecar.genai._native_base import (
-    NativeObserver,
-    first_output,
-    route,
-    split_messages,
-    text_of,
-    tool_call_text,
-)
-from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
-from sidecar.genai.observations import (
-    FinishReason,
-    Observation,
-    Operation,
-    OutputKind,
-    RequestInfo,
-    Usage,
-)
-from sidecar.wire.events import SSEMessage, WireEvent
+from sidecar.genai._request import route, split_messages, text_of
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.dialect import ObjectRequestDialect
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer, first_output, tool_call_text
+from sidecar.wire.events import SSEMessage
 
 _FINISH: Final = {
     "COMPLETE": "stop",
@@ -59,20 +47,89 @@ def _operation(path: str, body: dict[str, Any]) -> Operation:
     return Operation.CHAT
 
 
-def _usage(usage: dict[str, Any] | None) -> Usage:
+def _usage(acc: CallAccumulator, usage: dict[str, Any] | None) -> None:
     billed = get_dict(usage, "billed_units")
     tokens = get_dict(usage, "tokens")
     values: dict[str, int | None] = {}
     for key in ("input_tokens", "output_tokens"):
         value = get_int(billed, key)
         values[key] = value if value is not None else get_int(tokens, key)
-    return Usage(input_tokens=values["input_tokens"], output_tokens=values["output_tokens"])
+    acc.usage(input_tokens=values["input_tokens"], output_tokens=values["output_tokens"])
+
+
+class CohereObserver(Observer):
+    """SSE events of a ``/v2/chat`` stream, or a non-streamed chat / embed body."""
+
+    __slots__ = ()
+
+    def _on_value(self, value: Any, message: SSEMessage | None) -> None:
+        if not isinstance(value, dict):
+            return
+        acc = self.acc
+        kind = get_str(value, "type")
+        if kind is None and message is not None and message.event != "message":
+            kind = message.event
+        if kind is None:
+            self._body(value)
+            return
+        delta = get_dict(value, "delta")
+        delta_message = get_dict(delta, "message")
+        found: tuple[OutputKind, str] | None = None
+        if kind == "message-start":
+            acc.identify(None, get_str(value, "id"))
+        elif kind == "content-delta":
+            content = get_dict(delta_message, "content")
+            found = first_output(text=get_str(content, "text"), reasoning=get_str(content, "thinking"))
+        elif kind == "tool-plan-delta":
+            found = first_output(reasoning=get_str(delta_message, "tool_plan"))
+        elif kind in ("tool-call-start", "tool-call-delta"):
+            calls = get_dict(delta_message, "tool_calls")
+            arguments = get_str(get_dict(calls, "function"), "arguments")
+            if calls is not None:
+                found = (OutputKind.TOOL_CALL, arguments or "")
+        elif kind == "message-end":
+            self._end(delta)
+        if found is not None:
+            acc.output(*found)
+
+    def _end(self, delta: dict[str, Any] | None) -> None:
+        acc = self.acc
+        _usage(acc, get_dict(delta, "usage"))
+        reason = get_str(delta, "finish_reason")
+        if reason:
+            acc.finish_reason(_FINISH.get(reason, reason.lower()))
+        error = get_str(delta, "error")
+        if error:
+            acc.error(None, error)
+        acc.terminal()
+
+    def _body(self, body: dict[str, Any]) -> None:
+        acc = self.acc
+        message = body.get("message")
+        if isinstance(message, str):
+            acc.error(None, message)
+            return
+        acc.identify(None, get_str(body, "id"))
+        if isinstance(message, dict):
+            found = first_output(
+                tool_calls=tool_call_text(get_list(message, "tool_calls")),
+                text=text_of(message.get("content")),
+                reasoning=get_str(message, "tool_plan"),
+            )
+            if found is not None:
+                acc.output(*found)
+        _usage(acc, get_dict(body, "usage") or get_dict(body, "meta"))
+        reason = get_str(body, "finish_reason")
+        if reason:
+            acc.finish_reason(_FINISH.get(reason, reason.lower()))
+        acc.terminal()
 
 
 class CohereDialect(ObjectRequestDialect):
     """The ``cohere`` dialect."""
 
     name: str = "cohere"
+    observer_class = CohereObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         operation = _operation(path, obj)
@@ -95,70 +152,6 @@ class CohereDialect(ObjectRequestDialect):
             system_instructions=system,
             input_messages=inputs,
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        return CohereObserver(request, streaming=streaming)
-
-
-class CohereObserver(NativeObserver):
-    """SSE events of a ``/v2/chat`` stream, or a non-streamed chat / embed body."""
-
-    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        if not isinstance(value, dict):
-            return
-        kind = get_str(value, "type")
-        if kind is None and isinstance(event, SSEMessage) and event.event != "message":
-            kind = event.event
-        if kind is None:
-            self._body(value, out)
-            return
-        delta = get_dict(value, "delta")
-        message = get_dict(delta, "message")
-        if kind == "message-start":
-            self.identity(out, id=get_str(value, "id"))
-        elif kind == "content-delta":
-            content = get_dict(message, "content")
-            found = first_output(text=get_str(content, "text"), reasoning=get_str(content, "thinking"))
-            self.output(out, found, 0)
-        elif kind == "tool-plan-delta":
-            self.output(out, first_output(reasoning=get_str(message, "tool_plan")), 0)
-        elif kind in ("tool-call-start", "tool-call-delta"):
-            calls = get_dict(message, "tool_calls")
-            arguments = get_str(get_dict(calls, "function"), "arguments")
-            if calls is not None:
-                self.output(out, (OutputKind.TOOL_CALL, arguments or ""), 0)
-        elif kind == "message-end":
-            self._end(delta, out)
-
-    def _end(self, delta: dict[str, Any] | None, out: list[Observation]) -> None:
-        self.usage(out, _usage(get_dict(delta, "usage")))
-        reason = get_str(delta, "finish_reason")
-        if reason:
-            out.append(FinishReason(reason=_FINISH.get(reason, reason.lower())))
-        error = get_str(delta, "error")
-        if error:
-            self.fail(out, None, error)
-        self.finish(out)
-
-    def _body(self, body: dict[str, Any], out: list[Observation]) -> None:
-        message = body.get("message")
-        if isinstance(message, str):
-            self.fail(out, None, message)
-            return
-        self.identity(out, id=get_str(body, "id"))
-        if isinstance(message, dict):
-            found = first_output(
-                tool_calls=tool_call_text(get_list(message, "tool_calls")),
-                text=text_of(message.get("content")),
-                reasoning=get_str(message, "tool_plan"),
-            )
-            self.output(out, found, 0)
-        usage = get_dict(body, "usage") or get_dict(body, "meta")
-        self.usage(out, _usage(usage))
-        reason = get_str(body, "finish_reason")
-        if reason:
-            out.append(FinishReason(reason=_FINISH.get(reason, reason.lower())))
-        self.finish(out)
 
 
 DIALECT: Final = CohereDialect()

@@ -6,20 +6,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from sidecar.genai._fields import parse_object
-from sidecar.genai.observations import Observation, RequestInfo
-from sidecar.wire.events import WireEvent
-
-
-class ResponseObserver(Protocol):
-    """Per-response state machine: decoded wire events in, observations out. Never does I/O."""
-
-    def observe(self, event: WireEvent) -> list[Observation]:
-        """Observations carried by one decoded event (often none)."""
-        ...
-
-    def close(self) -> list[Observation]:
-        """End of body. Emits :class:`PrematureEnd` if a stream ended before its terminal event."""
-        ...
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.observations import RequestInfo
+from sidecar.genai.observer import Observer
 
 
 class Dialect(Protocol):
@@ -31,9 +20,12 @@ class Dialect(Protocol):
         """Read the request JSON; ``None`` if the body is not a request this dialect understands."""
         ...
 
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        """A fresh observer for one response. ``streaming`` says whether the response is a stream
-        (SSE / NDJSON / JSON array) or one JSON document."""
+    def observer(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> Observer:
+        """A fresh observer for one response, writing into ``accumulator`` (a new one by default).
+        ``streaming`` says whether the response is a stream (SSE / NDJSON / JSON array) or one
+        JSON document."""
         ...
 
 
@@ -47,6 +39,14 @@ class ObjectRequestDialect(ABC):
         obj = parse_object(body)
         return self.read_request(path, obj, provider) if obj is not None else None
 
+    #: The dialect's observer class.
+    observer_class: type[Observer]
+
     @abstractmethod
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         """The request a body that is a JSON object describes."""
+
+    def observer(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> Observer:
+        return self.observer_class(request, streaming=streaming, accumulator=accumulator)

@@ -30,18 +30,12 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str
-from sidecar.genai._native_base import NativeObserver, error_fields, first_output, list_of_dicts, route
-from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
-from sidecar.genai.observations import (
-    FinishReason,
-    Message,
-    Observation,
-    Operation,
-    OutputKind,
-    RequestInfo,
-    Usage,
-)
-from sidecar.wire.events import WireEvent
+from sidecar.genai._request import route
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.dialect import ObjectRequestDialect
+from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer, first_output, list_of_dicts, native_error
+from sidecar.wire.events import SSEMessage
 
 _PATH: Final = re.compile(r"(?:^|/)(?:models|tunedModels)/([^/:?]+):(\w+)")
 _CONTENT_FILTER: Final = frozenset(
@@ -100,10 +94,88 @@ def _float(obj: Any, camel: str, snake: str) -> float | None:
     return get_float({"v": _field(obj, camel, snake)}, "v")
 
 
+class GeminiObserver(Observer):
+    """``GenerateContentResponse`` objects: SSE messages, JSON-array elements or one body."""
+
+    __slots__ = ("_finished",)
+
+    def __init__(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> None:
+        super().__init__(request, streaming=streaming, accumulator=accumulator)
+        self._finished: set[int] = set()
+
+    def _on_value(self, value: Any, message: SSEMessage | None) -> None:
+        # A list is a streamed array read as one body (the proxy had no stream hint).
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, dict):
+                self._response(item)
+
+    def _response(self, obj: dict[str, Any]) -> None:
+        acc = self.acc
+        error = native_error(obj.get("error"))
+        if error is not None:
+            acc.error(*error)
+            return
+        acc.identify(get_str(obj, "modelVersion"), get_str(obj, "responseId"))
+        reasons = False
+        for candidate in list_of_dicts(obj, "candidates"):
+            choice = get_int(candidate, "index") or 0
+            found = self._candidate_output(candidate)
+            if found is not None:
+                acc.output(found[0], found[1], choice)
+            reason = get_str(candidate, "finishReason")
+            if reason:
+                acc.finish_reason(finish_reason(reason), choice)
+                self._finished.add(choice)
+                reasons = True
+        self._metadata(get_dict(obj, "usageMetadata"))
+        blocked = get_str(get_dict(obj, "promptFeedback"), "blockReason")
+        if blocked and not reasons:
+            acc.finish_reason("content_filter")
+        expected = self.request.choice_count or 1
+        if blocked or len(self._finished) >= expected:
+            acc.terminal()
+
+    @staticmethod
+    def _candidate_output(candidate: dict[str, Any]) -> tuple[OutputKind, str] | None:
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[Any] = []
+        for part in list_of_dicts(get_dict(candidate, "content"), "parts"):
+            call = get_dict(part, "functionCall")
+            if call is not None:
+                calls.append(call)
+            text = get_str(part, "text")
+            if text:
+                (thoughts if part.get("thought") is True else texts).append(text)
+        return first_output(
+            tool_calls=_json.dumps_str(calls) if calls else None,
+            text="".join(texts),
+            reasoning="".join(thoughts),
+        )
+
+    def _metadata(self, meta: dict[str, Any] | None) -> None:
+        if meta is None:
+            return
+        candidates = get_int(meta, "candidatesTokenCount")
+        thoughts = get_int(meta, "thoughtsTokenCount")
+        output = None
+        if candidates is not None or thoughts is not None:
+            output = (candidates or 0) + (thoughts or 0)
+        self.acc.usage(
+            input_tokens=get_int(meta, "promptTokenCount"),
+            output_tokens=output,
+            cache_read_tokens=get_int(meta, "cachedContentTokenCount"),
+            reasoning_tokens=thoughts,
+        )
+
+
 class GeminiDialect(ObjectRequestDialect):
     """The ``gemini`` dialect."""
 
     name: str = "gemini"
+    observer_class = GeminiObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         match = _PATH.search(route(path).replace("%3A", ":").replace("%3a", ":"))
@@ -127,85 +199,6 @@ class GeminiDialect(ObjectRequestDialect):
             output_type=_OUTPUT_TYPES.get(mime) if isinstance(mime, str) else None,
             system_instructions=system,
             input_messages=inputs,
-        )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        return GeminiObserver(request, streaming=streaming)
-
-
-class GeminiObserver(NativeObserver):
-    """``GenerateContentResponse`` objects: SSE messages, JSON-array elements or one body."""
-
-    def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
-        super().__init__(request, streaming=streaming)
-        self._finished: set[int] = set()
-
-    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        # A list is a streamed array read as one body (the proxy had no stream hint).
-        items = value if isinstance(value, list) else [value]
-        responses = [item for item in items if isinstance(item, dict)]
-        for response in responses:
-            self._response(response, out)
-        if responses and not self.streaming:
-            self.finish(out)
-
-    def _response(self, obj: dict[str, Any], out: list[Observation]) -> None:
-        error = error_fields(obj.get("error"))
-        if error is not None:
-            self.fail(out, *error)
-            return
-        self.identity(out, model=get_str(obj, "modelVersion"), id=get_str(obj, "responseId"))
-        reasons: list[FinishReason] = []
-        for candidate in list_of_dicts(obj, "candidates"):
-            choice = get_int(candidate, "index") or 0
-            self.output(out, self._candidate_output(candidate), choice)
-            reason = get_str(candidate, "finishReason")
-            if reason:
-                reasons.append(FinishReason(reason=finish_reason(reason), choice=choice))
-                self._finished.add(choice)
-        self._metadata(get_dict(obj, "usageMetadata"), out)
-        out.extend(reasons)
-        blocked = get_str(get_dict(obj, "promptFeedback"), "blockReason")
-        if blocked and not reasons:
-            out.append(FinishReason(reason="content_filter"))
-        expected = self.request.choice_count or 1
-        if blocked or len(self._finished) >= expected:
-            self.finish(out)
-
-    @staticmethod
-    def _candidate_output(candidate: dict[str, Any]) -> tuple[OutputKind, str] | None:
-        texts: list[str] = []
-        thoughts: list[str] = []
-        calls: list[Any] = []
-        for part in list_of_dicts(get_dict(candidate, "content"), "parts"):
-            call = get_dict(part, "functionCall")
-            if call is not None:
-                calls.append(call)
-            text = get_str(part, "text")
-            if text:
-                (thoughts if part.get("thought") is True else texts).append(text)
-        return first_output(
-            tool_calls=_json.dumps_str(calls) if calls else None,
-            text="".join(texts),
-            reasoning="".join(thoughts),
-        )
-
-    def _metadata(self, meta: dict[str, Any] | None, out: list[Observation]) -> None:
-        if meta is None:
-            return
-        candidates = get_int(meta, "candidatesTokenCount")
-        thoughts = get_int(meta, "thoughtsTokenCount")
-        output = None
-        if candidates is not None or thoughts is not None:
-            output = (candidates or 0) + (thoughts or 0)
-        self.usage(
-            out,
-            Usage(
-                input_tokens=get_int(meta, "promptTokenCount"),
-                output_tokens=output,
-                cache_read_tokens=get_int(meta, "cachedContentTokenCount"),
-                reasoning_tokens=thoughts,
-            ),
         )
 
 

@@ -28,20 +28,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
-from sidecar.genai._native_base import NativeObserver, error_fields, non_negative
-from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
-from sidecar.genai.observations import (
-    FinishReason,
-    Message,
-    Observation,
-    Operation,
-    OutputChunk,
-    OutputKind,
-    RequestInfo,
-    ServerTiming,
-    Usage,
-)
-from sidecar.wire.events import WireEvent
+from sidecar.genai._request import non_negative
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.dialect import ObjectRequestDialect
+from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer, native_error
+from sidecar.wire.events import SSEMessage
 
 _FINISH: Final = {"eos": "stop", "word": "stop", "limit": "length", "none": "length"}
 _MS: Final = 1000.0
@@ -56,10 +48,76 @@ def _output_type(body: dict[str, Any]) -> str | None:
     return "text" if kind == "text" else None
 
 
+class LlamaCppObserver(Observer):
+    """SSE ``data:`` objects of a ``/completion`` stream, or the non-streamed JSON body."""
+
+    __slots__ = ("_cache_read", "_input", "_output")
+
+    def __init__(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> None:
+        super().__init__(request, streaming=streaming, accumulator=accumulator)
+        self._output: dict[int, int] = {}
+        self._input: int | None = None
+        self._cache_read: int | None = None
+
+    def _on_value(self, value: Any, message: SSEMessage | None) -> None:
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, dict):
+                self._result(item)
+
+    def _result(self, obj: dict[str, Any]) -> None:
+        acc = self.acc
+        error = native_error(obj.get("error"))
+        if error is not None:
+            acc.error(*error)
+            return
+        choice = get_int(obj, "index") or 0
+        text = get_str(obj, "content")
+        if text:
+            acc.output(OutputKind.TEXT, text, choice)
+        if get_bool(obj, "stop") is True:
+            self._final(obj, choice)
+
+    def _final(self, obj: dict[str, Any], choice: int) -> None:
+        acc = self.acc
+        acc.identify(get_str(obj, "model"))
+        timings = get_dict(obj, "timings")
+        cache_n = get_int(timings, "cache_n")
+        evaluated = get_int(obj, "tokens_evaluated")
+        if evaluated is None:
+            prompt_n = get_int(timings, "prompt_n")
+            if prompt_n is not None:
+                evaluated = prompt_n + (cache_n or 0)
+        predicted = get_int(obj, "tokens_predicted")
+        if predicted is None:
+            predicted = get_int(timings, "predicted_n")
+        self._output[choice] = predicted or 0
+        self._input = evaluated if evaluated is not None else self._input
+        self._cache_read = cache_n if cache_n is not None else self._cache_read
+        acc.usage(
+            input_tokens=self._input,
+            output_tokens=sum(self._output.values()) if predicted is not None else None,
+            cache_read_tokens=self._cache_read,
+        )
+        stop_type = get_str(obj, "stop_type")
+        if stop_type:
+            acc.finish_reason(_FINISH.get(stop_type, stop_type), choice)
+        prompt_ms = get_float(timings, "prompt_ms")
+        per_token_ms = get_float(timings, "predicted_per_token_ms")
+        acc.server_timing(
+            time_to_first_token_s=prompt_ms / _MS if prompt_ms is not None else None,
+            time_per_output_token_s=(per_token_ms / _MS if per_token_ms is not None and predicted else None),
+        )
+        if self.streaming and len(self._output) >= (self.request.choice_count or 1):
+            acc.terminal()
+
+
 class LlamaCppDialect(ObjectRequestDialect):
     """The ``llamacpp`` dialect."""
 
     name: str = "llamacpp"
+    observer_class = LlamaCppObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         max_tokens = get_int(obj, "n_predict")
@@ -84,78 +142,6 @@ class LlamaCppDialect(ObjectRequestDialect):
             output_type=_output_type(obj),
             input_messages=(Message(role="user", content=prompt),) if prompt else (),
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        return LlamaCppObserver(request, streaming=streaming)
-
-
-class LlamaCppObserver(NativeObserver):
-    """SSE ``data:`` objects of a ``/completion`` stream, or the non-streamed JSON body."""
-
-    def __init__(self, request: RequestInfo, *, streaming: bool) -> None:
-        super().__init__(request, streaming=streaming)
-        self._output: dict[int, int] = {}
-        self._input: int | None = None
-        self._cache_read: int | None = None
-
-    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict):
-                    self._result(item, out)
-        elif isinstance(value, dict):
-            self._result(value, out)
-        if not self.streaming and self._output:
-            self.finish(out)
-
-    def _result(self, obj: dict[str, Any], out: list[Observation]) -> None:
-        error = error_fields(obj.get("error"))
-        if error is not None:
-            self.fail(out, *error)
-            return
-        choice = get_int(obj, "index") or 0
-        text = get_str(obj, "content")
-        if text:
-            out.append(OutputChunk(kind=OutputKind.TEXT, text=text, choice=choice))
-        if get_bool(obj, "stop") is True:
-            self._final(obj, choice, out)
-
-    def _final(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> None:
-        self.identity(out, model=get_str(obj, "model"))
-        timings = get_dict(obj, "timings")
-        cache_n = get_int(timings, "cache_n")
-        evaluated = get_int(obj, "tokens_evaluated")
-        if evaluated is None:
-            prompt_n = get_int(timings, "prompt_n")
-            if prompt_n is not None:
-                evaluated = prompt_n + (cache_n or 0)
-        predicted = get_int(obj, "tokens_predicted")
-        if predicted is None:
-            predicted = get_int(timings, "predicted_n")
-        self._output[choice] = predicted or 0
-        self._input = evaluated if evaluated is not None else self._input
-        self._cache_read = cache_n if cache_n is not None else self._cache_read
-        self.usage(
-            out,
-            Usage(
-                input_tokens=self._input,
-                output_tokens=sum(self._output.values()) if predicted is not None else None,
-                cache_read_tokens=self._cache_read,
-            ),
-        )
-        stop_type = get_str(obj, "stop_type")
-        if stop_type:
-            out.append(FinishReason(reason=_FINISH.get(stop_type, stop_type), choice=choice))
-        prompt_ms = get_float(timings, "prompt_ms")
-        per_token_ms = get_float(timings, "predicted_per_token_ms")
-        timing = ServerTiming(
-            time_to_first_token_s=prompt_ms / _MS if prompt_ms is not None else None,
-            time_per_output_token_s=(per_token_ms / _MS if per_token_ms is not None and predicted else None),
-        )
-        if timing != ServerTiming():
-            out.append(timing)
-        if self.streaming and len(self._output) >= (self.request.choice_count or 1):
-            self.finish(out)
 
 
 DIALECT: Final = LlamaCppDialect()

@@ -1,14 +1,15 @@
-"""What a dialect learns from a request and from a response stream.
+"""What a dialect learns from a request, and the reports read from a finished response.
 
-Dialects produce these; the telemetry layer consumes them. Every type is frozen and slotted.
-Fields that the wire format did not carry are ``None``: a dialect never invents a value.
+The request side is :class:`RequestInfo`; the response side is folded into one
+:class:`~sidecar.genai.accumulator.CallAccumulator`, which gives the end-of-call reports below.
+Every type is frozen and slotted. Fields the wire format did not carry are ``None``: a dialect
+never invents a value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeAlias
 
 
 class Operation(StrEnum):
@@ -61,50 +62,20 @@ class RequestInfo:
     input_messages: tuple[Message, ...] = ()
 
 
-# ---------------------------------------------------------------- response observations
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutputChunk:
-    """An event that carries output: a text, tool-call or reasoning delta (never a role-only chunk,
-    a lifecycle event or a ping). The first one is the "first chunk" of the stream.
-    ``text`` is the delta's text (for opt-in capture of the reassembled output)."""
-
-    kind: OutputKind
-    text: str = ""
-    choice: int = 0
+# ---------------------------------------------------------------- end-of-call reports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
-    """Token usage as the provider reported it so far. Later ``Usage`` observations *replace*
-    earlier fields that they set (cumulative counts), never add. ``input_tokens`` includes
-    cached tokens; ``output_tokens`` includes reasoning tokens; billable counts where both exist."""
+    """Token usage as the provider reported it (see :class:`~sidecar.genai.accumulator.CallAccumulator`
+    for the replace-not-add rule). ``input_tokens`` includes cached tokens; ``output_tokens``
+    includes reasoning tokens; billable counts where both exist."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FinishReason:
-    """A finish reason for one choice: the provider's value, or the semconv spelling where a
-    dialect normalises (``stop``, ``length``, ``content_filter``, ``error``); each dialect
-    documents its map."""
-
-    reason: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResponseInfo:
-    """Response identity: ``model`` the server answered with, ``id`` the response id; either may be None.
-    Later values replace earlier ones."""
-
-    model: str | None = None
-    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,26 +94,3 @@ class ServerTiming:
     time_to_first_token_s: float | None = None
     time_per_output_token_s: float | None = None
     request_duration_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StreamComplete:
-    """The stream's terminal event arrived (``[DONE]``, ``message_stop``, ``done: true``,
-    ``response.completed``, ``stop: true``...). A stream that closes without one ended prematurely."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PrematureEnd:
-    """The body ended before the terminal event: emitted by ``ResponseObserver.close()``."""
-
-
-Observation: TypeAlias = (
-    OutputChunk
-    | Usage
-    | FinishReason
-    | ResponseInfo
-    | UpstreamError
-    | ServerTiming
-    | StreamComplete
-    | PrematureEnd
-)

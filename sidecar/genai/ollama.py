@@ -17,26 +17,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
-from sidecar.genai._native_base import (
-    NativeObserver,
-    error_fields,
-    first_output,
-    non_negative,
-    route,
-    split_messages,
-    tool_call_text,
-)
-from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
-from sidecar.genai.observations import (
-    FinishReason,
-    Message,
-    Observation,
-    Operation,
-    RequestInfo,
-    ServerTiming,
-    Usage,
-)
-from sidecar.wire.events import WireEvent
+from sidecar.genai._request import non_negative, route, split_messages
+from sidecar.genai.dialect import ObjectRequestDialect
+from sidecar.genai.observations import Message, Operation, RequestInfo
+from sidecar.genai.observer import Observer, first_output, native_error, tool_call_text
+from sidecar.wire.events import SSEMessage
 
 _OPERATIONS: Final = {
     "/api/chat": Operation.CHAT,
@@ -65,10 +50,80 @@ def _output_type(body: dict[str, Any]) -> str | None:
     return "json" if fmt == "json" or isinstance(fmt, dict) else None
 
 
+class OllamaObserver(Observer):
+    """NDJSON lines of a chat/generate stream, or one JSON body (non-streamed or embeddings)."""
+
+    __slots__ = ()
+
+    def _on_value(self, value: Any, message: SSEMessage | None) -> None:
+        if not isinstance(value, dict):
+            return
+        acc = self.acc
+        error = native_error(value.get("error"))
+        if error is not None:
+            acc.error(*error)
+            return
+        acc.identify(get_str(value, "model"))
+        if "embeddings" in value or "embedding" in value:
+            self._embeddings(value)
+            return
+        message_obj = get_dict(value, "message")
+        calls = get_list(message_obj, "tool_calls") or get_list(value, "tool_calls")
+        found = first_output(
+            tool_calls=tool_call_text(calls),
+            text=get_str(message_obj, "content") or get_str(value, "response"),
+            reasoning=get_str(message_obj, "thinking") or get_str(value, "thinking"),
+        )
+        if found is not None:
+            acc.output(*found)
+        if get_bool(value, "done") is True:
+            self._done(value)
+
+    def _done(self, line: dict[str, Any]) -> None:
+        acc = self.acc
+        acc.usage(
+            input_tokens=get_int(line, "prompt_eval_count") or 0,
+            output_tokens=get_int(line, "eval_count") or 0,
+        )
+        reason = get_str(line, "done_reason")
+        if reason:
+            acc.finish_reason(reason)
+        load = get_int(line, "load_duration")
+        prompt = get_int(line, "prompt_eval_duration")
+        eval_count = get_int(line, "eval_count")
+        eval_duration = get_int(line, "eval_duration")
+        total = get_int(line, "total_duration")
+        acc.server_timing(
+            time_to_first_token_s=(
+                ((load or 0) + (prompt or 0)) / _NS if load is not None or prompt is not None else None
+            ),
+            time_per_output_token_s=(
+                eval_duration / (eval_count * _NS) if eval_duration is not None and eval_count else None
+            ),
+            request_duration_s=total / _NS if total is not None else None,
+        )
+        acc.terminal()
+
+    def _embeddings(self, body: dict[str, Any]) -> None:
+        """``/api/embed`` reports ``prompt_eval_count`` (omitted when zero); the legacy
+        ``/api/embeddings`` answer (``embedding``) reports no usage at all."""
+        acc = self.acc
+        count = get_int(body, "prompt_eval_count")
+        if "embeddings" in body:
+            count = count or 0
+        if count is not None:
+            acc.usage(input_tokens=count)
+        total = get_int(body, "total_duration")
+        if total is not None:
+            acc.server_timing(request_duration_s=total / _NS)
+        acc.terminal()
+
+
 class OllamaDialect(ObjectRequestDialect):
     """The ``ollama`` dialect."""
 
     name: str = "ollama"
+    observer_class = OllamaObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         operation = _operation(path, obj)
@@ -97,77 +152,6 @@ class OllamaDialect(ObjectRequestDialect):
             system_instructions=system,
             input_messages=inputs,
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        return OllamaObserver(request, streaming=streaming)
-
-
-class OllamaObserver(NativeObserver):
-    """NDJSON lines of a chat/generate stream, or one JSON body (non-streamed or embeddings)."""
-
-    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        if not isinstance(value, dict):
-            return
-        error = error_fields(value.get("error"))
-        if error is not None:
-            self.fail(out, *error)
-            return
-        self.identity(out, model=get_str(value, "model"))
-        if "embeddings" in value or "embedding" in value:
-            self._embeddings(value, out)
-            return
-        message = get_dict(value, "message")
-        calls = get_list(message, "tool_calls") or get_list(value, "tool_calls")
-        found = first_output(
-            tool_calls=tool_call_text(calls),
-            text=get_str(message, "content") or get_str(value, "response"),
-            reasoning=get_str(message, "thinking") or get_str(value, "thinking"),
-        )
-        self.output(out, found, 0)
-        if get_bool(value, "done") is True:
-            self._done(value, out)
-
-    def _done(self, line: dict[str, Any], out: list[Observation]) -> None:
-        self.usage(
-            out,
-            Usage(
-                input_tokens=get_int(line, "prompt_eval_count") or 0,
-                output_tokens=get_int(line, "eval_count") or 0,
-            ),
-        )
-        reason = get_str(line, "done_reason")
-        if reason:
-            out.append(FinishReason(reason=reason))
-        load = get_int(line, "load_duration")
-        prompt = get_int(line, "prompt_eval_duration")
-        eval_count = get_int(line, "eval_count")
-        eval_duration = get_int(line, "eval_duration")
-        total = get_int(line, "total_duration")
-        timing = ServerTiming(
-            time_to_first_token_s=(
-                ((load or 0) + (prompt or 0)) / _NS if load is not None or prompt is not None else None
-            ),
-            time_per_output_token_s=(
-                eval_duration / (eval_count * _NS) if eval_duration is not None and eval_count else None
-            ),
-            request_duration_s=total / _NS if total is not None else None,
-        )
-        if timing != ServerTiming():
-            out.append(timing)
-        self.finish(out)
-
-    def _embeddings(self, body: dict[str, Any], out: list[Observation]) -> None:
-        """``/api/embed`` reports ``prompt_eval_count`` (omitted when zero); the legacy
-        ``/api/embeddings`` answer (``embedding``) reports no usage at all."""
-        count = get_int(body, "prompt_eval_count")
-        if "embeddings" in body:
-            count = count or 0
-        if count is not None:
-            self.usage(out, Usage(input_tokens=count))
-        total = get_int(body, "total_duration")
-        if total is not None:
-            out.append(ServerTiming(request_duration_s=total / _NS))
-        self.finish(out)
 
 
 DIALECT: Final = OllamaDialect()

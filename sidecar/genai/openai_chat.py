@@ -105,12 +105,10 @@ class OpenAIChatDialect(ObjectRequestDialect):
     """The ``openai_chat`` dialect."""
 
     name: str = "openai_chat"
+    observer_class = ChatObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         return chat_request(obj, provider)
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ChatObserver:
-        return ChatObserver(request, streaming=streaming)
 
 
 DIALECT: Final = OpenAIChatDialect()

@@ -39,13 +39,11 @@ class OpenAICompletionsDialect(ObjectRequestDialect):
     """The ``openai_completions`` dialect."""
 
     name: str = "openai_completions"
+    observer_class = CompletionsObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         info = chat_request(obj, provider, Operation.TEXT_COMPLETION)
         return replace(info, input_messages=_prompt_messages(obj.get("prompt")))
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> CompletionsObserver:
-        return CompletionsObserver(request, streaming=streaming)
 
 
 DIALECT: Final = OpenAICompletionsDialect()

@@ -1,9 +1,9 @@
 """OpenAI Embeddings (``POST /v1/embeddings``), operation ``embeddings``; never streamed.
 
 The response body is ``{"object": "list", "data": [...], "model": ..., "usage":
-{"prompt_tokens": N, "total_tokens": N}}``: it yields the response model (and ``id`` where a
-server such as vLLM sends one), input-token usage and :class:`StreamComplete`. An error body
-yields :class:`UpstreamError`. No output chunks: embeddings produce no tokens. The input text is
+{"prompt_tokens": N, "total_tokens": N}}``: it gives the response model (and ``id`` where a
+server such as vLLM sends one) and input-token usage, and completes the call. An error body
+fails it. No output chunks: embeddings produce no tokens. The input text is
 not kept for capture (the conventions define no input-messages attribute for embeddings).
 """
 
@@ -12,40 +12,44 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai import _fields
-from sidecar.genai._observer import BaseObserver
 from sidecar.genai._openai import chat_usage
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Observation, Operation, RequestInfo
+from sidecar.genai.observations import Operation, RequestInfo
+from sidecar.genai.observer import Observer, parse, read_error_body
+from sidecar.wire.events import SSEMessage
 
 
-class EmbeddingsObserver(BaseObserver):
-    """One embeddings body (an SSE message, should a server send one, is read the same way)."""
+class EmbeddingsObserver(Observer):
+    """One embeddings body (an SSE message or a line, should a server send one, is read the same
+    way and completes the call)."""
 
     __slots__ = ()
+    lines_are_bodies = True
 
-    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = self._read_body(data, out)
-        if obj is None:
-            return
-        self._identify(obj.get("model"), obj.get("id"), out)
-        usage = chat_usage(obj.get("usage"))
-        if usage is not None:
-            out.append(usage)
-        self._finish(out)
+    def _on_body(self, value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        acc = self.acc
+        if not read_error_body(acc, value):
+            acc.identify(value.get("model"), value.get("id"))
+            chat_usage(acc, value.get("usage"))
+        return True
+
+    def _on_message(self, message: SSEMessage) -> None:
+        if self._on_body(parse(message.data)):
+            self.acc.terminal()
 
 
 class OpenAIEmbeddingsDialect(ObjectRequestDialect):
     """The ``openai_embeddings`` dialect."""
 
     name: str = "openai_embeddings"
+    observer_class = EmbeddingsObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         return RequestInfo(
             operation=Operation.EMBEDDINGS, provider=provider, model=_fields.get_str(obj, "model")
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> EmbeddingsObserver:
-        return EmbeddingsObserver(request, streaming=streaming)
 
 
 DIALECT: Final = OpenAIEmbeddingsDialect()

@@ -19,8 +19,8 @@ Finish reason (Responses has no per-choice finish reason; it is derived from the
 ``status``): ``completed`` -> ``completed`` and ``cancelled`` -> ``cancelled`` as the API says
 them; ``incomplete`` -> ``incomplete_details.reason`` as-is (``max_output_tokens``,
 ``content_filter``, ...) or ``incomplete`` when no reason is given; ``failed`` -> ``error``
-(the conventions' value for a failed operation), with the response's ``error`` as
-:class:`UpstreamError`. ``queued`` / ``in_progress`` (a background response) give none.
+(the conventions' value for a failed operation), with the response's ``error`` as the
+upstream error. ``queued`` / ``in_progress`` (a background response) give none.
 """
 
 from __future__ import annotations
@@ -28,18 +28,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai import _fields, _request
-from sidecar.genai._observer import BaseObserver, error_fields, error_of, event_error
 from sidecar.genai._openai import Outputs, responses_usage
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import (
-    FinishReason,
-    Message,
-    Observation,
-    Operation,
-    OutputChunk,
-    OutputKind,
-    RequestInfo,
-)
+from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer, error_fields, error_of, event_error, parse
 from sidecar.wire.events import SSEMessage
 
 #: Streamed delta event type -> the kind of output it carries.
@@ -94,55 +86,55 @@ def _item_outputs(item: Any) -> Outputs:
     return found
 
 
-class ResponsesObserver(BaseObserver):
+class ResponsesObserver(Observer):
     """Responses-API events, or one whole ``response`` body."""
 
     __slots__ = ()
+    lines_are_bodies = True
 
-    def _on_message(self, message: SSEMessage, out: list[Observation]) -> None:
-        obj = _fields.parse_object(message.data)
-        if obj is None:
+    def _on_message(self, message: SSEMessage) -> None:
+        obj = parse(message.data)
+        if not isinstance(obj, dict):
             return
+        acc = self.acc
         kind = _fields.get_str(obj, "type") or message.event
         if kind in _DELTAS:
             delta = _fields.get_str(obj, "delta")
             if delta:
-                out.append(OutputChunk(kind=_DELTAS[kind], text=delta))
+                acc.output(_DELTAS[kind], delta)
         elif kind in _LIFECYCLE:
             response = _fields.get_dict(obj, "response") or {}
-            self._identify(response.get("model"), response.get("id"), out)
+            acc.identify(response.get("model"), response.get("id"))
         elif kind in _TERMINAL:
-            self._response(_fields.get_dict(obj, "response") or {}, out, whole=False)
-            self._finish(out)
+            self._response(_fields.get_dict(obj, "response") or {}, whole=False)
+            acc.terminal()
         elif kind == "error":
-            self._fail(event_error(obj), out)
+            acc.error(*event_error(obj))
 
-    def _on_document(self, data: bytes | str, out: list[Observation]) -> None:
-        obj = _fields.parse_object(data)
-        if obj is None:
-            return
-        error = error_of(obj)
-        if error is not None and "status" not in obj and "output" not in obj:
-            self._fail(error, out)
-            return
-        self._response(obj, out, whole=True)
-        self._finish(out)
+    def _on_body(self, value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        error = error_of(value)
+        if error is not None and "status" not in value and "output" not in value:
+            self.acc.error(*error)
+        else:
+            self._response(value, whole=True)
+        return True
 
-    def _response(self, response: dict[str, Any], out: list[Observation], *, whole: bool) -> None:
-        self._identify(response.get("model"), response.get("id"), out)
+    def _response(self, response: dict[str, Any], *, whole: bool) -> None:
+        acc = self.acc
+        acc.identify(response.get("model"), response.get("id"))
         if whole:
             for item in _fields.get_list(response, "output") or ():
                 for kind, text in _item_outputs(item):
-                    out.append(OutputChunk(kind=kind, text=text))
+                    acc.output(kind, text)
         reason = _finish_reason(response)
         if reason is not None:
-            out.append(FinishReason(reason=reason))
-        usage = responses_usage(response.get("usage"))
-        if usage is not None:
-            out.append(usage)
+            acc.finish_reason(reason)
+        responses_usage(acc, response.get("usage"))
         failure = _fields.get_dict(response, "error")
         if failure is not None:
-            out.append(error_fields(failure))
+            acc.error(*error_fields(failure))
 
 
 def _input_messages(value: Any) -> tuple[Message, ...]:
@@ -161,6 +153,7 @@ class OpenAIResponsesDialect(ObjectRequestDialect):
     """The ``openai_responses`` dialect."""
 
     name: str = "openai_responses"
+    observer_class = ResponsesObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         text = _fields.get_dict(obj, "text")
@@ -177,9 +170,6 @@ class OpenAIResponsesDialect(ObjectRequestDialect):
             system_instructions=_request.texts(obj.get("instructions")),
             input_messages=_input_messages(obj.get("input")),
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponsesObserver:
-        return ResponsesObserver(request, streaming=streaming)
 
 
 DIALECT: Final = OpenAIResponsesDialect()

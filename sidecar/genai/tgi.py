@@ -19,19 +19,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
-from sidecar.genai._native_base import NativeObserver, route
-from sidecar.genai.dialect import ObjectRequestDialect, ResponseObserver
-from sidecar.genai.observations import (
-    FinishReason,
-    Message,
-    Observation,
-    Operation,
-    OutputChunk,
-    OutputKind,
-    RequestInfo,
-    Usage,
-)
-from sidecar.wire.events import WireEvent
+from sidecar.genai._request import route
+from sidecar.genai.dialect import ObjectRequestDialect
+from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observer import Observer
+from sidecar.wire.events import SSEMessage
 
 _FINISH: Final = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
 
@@ -41,10 +33,54 @@ def _output_type(parameters: dict[str, Any] | None) -> str | None:
     return "json" if kind == "json" else None
 
 
+class TGIObserver(Observer):
+    """SSE events of ``/generate_stream``, or the ``/generate`` JSON body (an object, or a list
+    of objects from the compatibility route)."""
+
+    __slots__ = ()
+
+    def _on_value(self, value: Any, message: SSEMessage | None) -> None:
+        items = enumerate(value) if isinstance(value, list) else ((0, value),)
+        terminal = False
+        for choice, item in items:
+            if isinstance(item, dict):
+                terminal = self._response(item, choice) or terminal
+        if terminal:
+            self.acc.terminal()
+
+    def _response(self, obj: dict[str, Any], choice: int) -> bool:
+        """Read one response object; whether it was a last one."""
+        acc = self.acc
+        error = get_str(obj, "error")
+        if error is not None:
+            acc.error(get_str(obj, "error_type"), error)
+            return False
+        generated = get_str(obj, "generated_text")
+        token = get_dict(obj, "token")
+        if token is not None:
+            text = get_str(token, "text")
+            if text and get_bool(token, "special") is not True:
+                acc.output(OutputKind.TEXT, text, choice)
+        elif generated:
+            acc.output(OutputKind.TEXT, generated, choice)
+        details = get_dict(obj, "details")
+        if details is not None:
+            prompt = get_int(details, "input_length")
+            acc.usage(
+                input_tokens=prompt if prompt is not None else get_int(details, "prompt_tokens"),
+                output_tokens=get_int(details, "generated_tokens"),
+            )
+            reason = get_str(details, "finish_reason")
+            if reason:
+                acc.finish_reason(_FINISH.get(reason, reason), choice)
+        return generated is not None or details is not None
+
+
 class TGIDialect(ObjectRequestDialect):
     """The ``tgi`` dialect."""
 
     name: str = "tgi"
+    observer_class = TGIObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         parameters = get_dict(obj, "parameters")
@@ -64,52 +100,6 @@ class TGIDialect(ObjectRequestDialect):
             output_type=_output_type(parameters),
             input_messages=(Message(role="user", content=inputs),) if inputs else (),
         )
-
-    def observer(self, request: RequestInfo, *, streaming: bool) -> ResponseObserver:
-        return TGIObserver(request, streaming=streaming)
-
-
-class TGIObserver(NativeObserver):
-    """SSE events of ``/generate_stream``, or the ``/generate`` JSON body (an object, or a list
-    of objects from the compatibility route)."""
-
-    def handle(self, value: Any, event: WireEvent, out: list[Observation]) -> None:
-        items = enumerate(value) if isinstance(value, list) else [(0, value)]
-        terminal = False
-        for choice, item in items:
-            if isinstance(item, dict):
-                terminal = self._response(item, choice, out) or terminal
-        if terminal:
-            self.finish(out)
-
-    def _response(self, obj: dict[str, Any], choice: int, out: list[Observation]) -> bool:
-        """Observations of one response object; whether it was a last (or error) one."""
-        error = get_str(obj, "error")
-        if error is not None:
-            self.fail(out, get_str(obj, "error_type"), error)
-            return True
-        generated = get_str(obj, "generated_text")
-        token = get_dict(obj, "token")
-        if token is not None:
-            text = get_str(token, "text")
-            if text and get_bool(token, "special") is not True:
-                out.append(OutputChunk(kind=OutputKind.TEXT, text=text, choice=choice))
-        elif generated:
-            out.append(OutputChunk(kind=OutputKind.TEXT, text=generated, choice=choice))
-        details = get_dict(obj, "details")
-        if details is not None:
-            prompt = get_int(details, "input_length")
-            self.usage(
-                out,
-                Usage(
-                    input_tokens=prompt if prompt is not None else get_int(details, "prompt_tokens"),
-                    output_tokens=get_int(details, "generated_tokens"),
-                ),
-            )
-            reason = get_str(details, "finish_reason")
-            if reason:
-                out.append(FinishReason(reason=_FINISH.get(reason, reason), choice=choice))
-        return generated is not None or details is not None
 
 
 DIALECT: Final = TGIDialect()

@@ -303,5 +303,5 @@ def _make_tap(
     if decoder is None:
         return None
     streaming = not isinstance(decoder, JSONBodyDecoder)
-    observer = selection.dialect.observer(info, streaming=streaming)
+    observer = selection.dialect.observer(info, streaming=streaming, accumulator=recorder.call)
     return StreamTap(decoder, observer, recorder, state.telemetry)

@@ -1,4 +1,8 @@
-"""StreamTap: decoder + dialect observer + recorder on the copy loop. ``feed`` never raises.
+"""StreamTap: decoder + dialect observer on the copy loop, timing the output chunks. ``feed`` never raises.
+
+Per chunk the tap does only what the numbers need: it decodes, lets the dialect's observer fold
+each event into the call's accumulator (``recorder.call``), and tells the recorder when output
+chunks arrived. Everything else is read from the accumulator once, when the recorder finishes.
 
 The handler writes each chunk to the client first and only then hands it to the tap, so decoding
 adds no latency to the stream. Any exception in the tap switches telemetry off for this stream only,
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from sidecar.genai.dialect import ResponseObserver
+from sidecar.genai.observer import Observer
 from sidecar.telemetry.pipeline import Telemetry
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import Decoder
@@ -24,7 +28,7 @@ class StreamTap:
     def __init__(
         self,
         decoder: Decoder,
-        observer: ResponseObserver,
+        observer: Observer,
         recorder: StreamRecorder,
         telemetry: Telemetry,
     ) -> None:
@@ -34,14 +38,21 @@ class StreamTap:
         self._telemetry = telemetry
         self.active = True
 
+    @property
+    def ended(self) -> bool:
+        """The body said it was over: its terminal event (or an in-body error) was read."""
+        return self._observer.acc.ended
+
     def feed(self, chunk: bytes, t: float) -> None:
         """Decode one chunk that has already been sent to the client; ``t`` is its arrival time."""
         if not self.active:
             return
         try:
+            observe = self._observer.observe
             for event in self._decoder.feed(chunk):
-                for obs in self._observer.observe(event):
-                    self._recorder.observe(obs, t)
+                count = observe(event)
+                if count:
+                    self._recorder.output(t, count)
         except Exception as e:
             self._disable(e)
 
@@ -50,11 +61,12 @@ class StreamTap:
         if not self.active:
             return
         try:
+            observe = self._observer.observe
             for event in self._decoder.close():
-                for obs in self._observer.observe(event):
-                    self._recorder.observe(obs, t)
-            for obs in self._observer.close():
-                self._recorder.observe(obs, t)
+                count = observe(event)
+                if count:
+                    self._recorder.output(t, count)
+            self._observer.close()
         except Exception as e:
             self._disable(e)
 

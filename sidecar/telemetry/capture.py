@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.config import CaptureConfig
-from sidecar.genai.observations import OutputChunk, OutputKind, RequestInfo
+from sidecar.genai.observations import OutputKind, RequestInfo
 from sidecar.telemetry import semconv
 
 REDACTED: Final = "[REDACTED]"
@@ -141,43 +141,26 @@ def fit(structure: list[Any], max_bytes: int) -> list[Any]:
     return emptied
 
 
-class OutputBuffer:
-    """Output text per choice, reassembled from output chunks; bounded at ``max_bytes`` per kind
-    and choice (anything beyond cannot survive truncation anyway)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._limit = max_bytes + _PART_SLACK
-        self._parts: dict[int, dict[OutputKind, list[str]]] = {}
-        self._sizes: dict[tuple[int, OutputKind], int] = {}
-
-    def add(self, chunk: OutputChunk) -> None:
-        if not chunk.text:
-            return
-        key = (chunk.choice, chunk.kind)
-        size = self._sizes.get(key, 0)
-        if size >= self._limit:
-            return
-        text = chunk.text[: self._limit - size]
-        self._sizes[key] = size + len(text)
-        self._parts.setdefault(chunk.choice, {}).setdefault(chunk.kind, []).append(text)
-
-    def messages(self, finish_reasons: Mapping[int, str]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for choice in sorted(set(self._parts) | set(finish_reasons)):
-            kinds = self._parts.get(choice, {})
-            parts: list[dict[str, Any]] = []
-            for kind in (OutputKind.REASONING, OutputKind.TEXT, OutputKind.TOOL_CALL):
-                text = "".join(kinds.get(kind, ()))
-                if not text:
-                    continue
-                if kind is OutputKind.TOOL_CALL:
-                    parts.append({"type": "tool_call", "arguments": text})
-                else:
-                    parts.append({"type": kind.value, "content": text})
-            message: dict[str, Any] = {"role": "assistant", "parts": parts}
-            message["finish_reason"] = finish_reasons.get(choice, "error")
-            out.append(message)
-        return out
+def output_messages(
+    parts: Mapping[int, Mapping[OutputKind, str]], finish_reasons: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """One assistant message per choice from the captured output text per choice and kind."""
+    out: list[dict[str, Any]] = []
+    for choice in sorted(set(parts) | set(finish_reasons)):
+        kinds = parts.get(choice, {})
+        message_parts: list[dict[str, Any]] = []
+        for kind in (OutputKind.REASONING, OutputKind.TEXT, OutputKind.TOOL_CALL):
+            text = kinds.get(kind, "")
+            if not text:
+                continue
+            if kind is OutputKind.TOOL_CALL:
+                message_parts.append({"type": "tool_call", "arguments": text})
+            else:
+                message_parts.append({"type": kind.value, "content": text})
+        message: dict[str, Any] = {"role": "assistant", "parts": message_parts}
+        message["finish_reason"] = finish_reasons.get(choice, "error")
+        out.append(message)
+    return out
 
 
 class ContentCapture:
@@ -191,8 +174,11 @@ class ContentCapture:
         self.enabled = self.on_span or self.on_event
         self._redact = Redactor(config.redact_patterns)
 
-    def new_buffer(self) -> OutputBuffer:
-        return OutputBuffer(self.max_bytes)
+    @property
+    def output_chars(self) -> int:
+        """Characters of output text kept per choice and kind while a stream runs (bounded
+        memory; anything beyond cannot survive truncation anyway)."""
+        return self.max_bytes + _PART_SLACK
 
     def _shape(self, structure: list[Any]) -> list[Any]:
         texts = [self._redact(t) for t in _texts(structure)]
@@ -214,9 +200,11 @@ class ContentCapture:
             )
         return out
 
-    def output_content(self, buffer: OutputBuffer, finish_reasons: Mapping[int, str]) -> dict[str, list[Any]]:
+    def output_content(
+        self, parts: Mapping[int, Mapping[OutputKind, str]], finish_reasons: Mapping[int, str]
+    ) -> dict[str, list[Any]]:
         """Structured output content: the reassembled assistant messages (redacted, fitted)."""
-        messages = buffer.messages(finish_reasons)
+        messages = output_messages(parts, finish_reasons)
         if not messages:
             return {}
         return {semconv.GEN_AI_OUTPUT_MESSAGES: self._shape(messages)}

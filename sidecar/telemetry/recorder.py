@@ -26,20 +26,11 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sidecar.genai.observations import (
-    FinishReason,
-    Observation,
-    OutputChunk,
-    PrematureEnd,
-    RequestInfo,
-    ResponseInfo,
-    ServerTiming,
-    UpstreamError,
-    Usage,
-)
+from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.observations import RequestInfo, Usage
 from sidecar.telemetry import semconv
 from sidecar.telemetry.call_log import CallRecord
-from sidecar.telemetry.capture import OutputBuffer, as_span_attributes
+from sidecar.telemetry.capture import as_span_attributes
 from sidecar.telemetry.metrics import CallOutcome
 from sidecar.telemetry.semconv import ErrorType, Signal
 
@@ -50,8 +41,6 @@ _log = logging.getLogger(__name__)
 
 #: ``tap.errors`` reason for a failure inside the telemetry layer itself.
 TELEMETRY_FAILURE: Final = "telemetry"
-#: Highest choice index tracked for finish reasons and captured output.
-MAX_CHOICES: Final = 128
 
 
 class _HeaderGetter(Getter[Mapping[str, str]]):
@@ -74,68 +63,25 @@ class _HeaderGetter(Getter[Mapping[str, str]]):
 _GETTER: Final = _HeaderGetter()
 
 
-def _merge_usage(old: Usage | None, new: Usage) -> Usage:
-    """Later usage replaces the fields it sets (cumulative counts), never adds."""
-    if old is None:
-        return new
-    return Usage(
-        input_tokens=new.input_tokens if new.input_tokens is not None else old.input_tokens,
-        output_tokens=new.output_tokens if new.output_tokens is not None else old.output_tokens,
-        cache_read_tokens=(
-            new.cache_read_tokens if new.cache_read_tokens is not None else old.cache_read_tokens
-        ),
-        cache_write_tokens=(
-            new.cache_write_tokens if new.cache_write_tokens is not None else old.cache_write_tokens
-        ),
-        reasoning_tokens=(new.reasoning_tokens if new.reasoning_tokens is not None else old.reasoning_tokens),
-    )
-
-
-def _merge_timing(old: ServerTiming | None, new: ServerTiming) -> ServerTiming:
-    if old is None:
-        return new
-    return ServerTiming(
-        time_to_first_token_s=(
-            new.time_to_first_token_s if new.time_to_first_token_s is not None else old.time_to_first_token_s
-        ),
-        time_per_output_token_s=(
-            new.time_per_output_token_s
-            if new.time_per_output_token_s is not None
-            else old.time_per_output_token_s
-        ),
-        request_duration_s=(
-            new.request_duration_s if new.request_duration_s is not None else old.request_duration_s
-        ),
-    )
-
-
 class StreamRecorder:
     """Telemetry of one proxied request, fed by the proxy as the response streams."""
 
     __slots__ = (
-        "_choices",
-        "_chunks",
+        "_attrs_model",
         "_ctx",
         "_done",
         "_first_t",
         "_last_t",
         "_method",
         "_metric_attrs",
-        "_output",
-        "_premature",
-        "_reasons",
         "_request",
-        "_response_id",
-        "_response_model",
         "_span",
         "_span_attrs",
         "_status",
         "_t0",
         "_tel",
-        "_timing",
-        "_upstream_error",
-        "_usage",
         "_wall0_ns",
+        "call",
     )
 
     def __init__(
@@ -156,20 +102,13 @@ class StreamRecorder:
         self._status: int | None = None
         self._first_t: float | None = None
         self._last_t: float | None = None
-        self._chunks = 0
-        self._choices: set[int] = set()
-        self._reasons: dict[int, str] = {}
-        self._usage: Usage | None = None
-        self._timing: ServerTiming | None = None
-        self._response_model: str | None = None
-        self._response_id: str | None = None
-        self._upstream_error: UpstreamError | None = None
-        self._premature = False
+        self._attrs_model: str | None = None
         self._span: trace_api.Span | None = None
         self._ctx: Context | None = None
         self._span_attrs: dict[str, Any] = {}
         self._metric_attrs: dict[str, str | int] = {}
-        self._output: OutputBuffer | None = None
+        #: What the response says, written by the dialect's observer and read at the end.
+        self.call = CallAccumulator()
         try:
             telemetry.health.requests_active.add(1)
             if request is not None:
@@ -258,7 +197,7 @@ class StreamRecorder:
         self._ctx = trace_api.set_span_in_context(span, parent)
         self._span_attrs = attrs
         if tel.capture.enabled and (span.is_recording() or tel.capture.on_event):
-            self._output = tel.capture.new_buffer()
+            self.call = CallAccumulator(capture_bytes=tel.capture.output_chars)
             if tel.capture.on_span and span.is_recording():
                 span.set_attributes(as_span_attributes(tel.capture.input_content(request)))
 
@@ -280,59 +219,43 @@ class StreamRecorder:
             return
         self._status = status
 
-    def observe(self, obs: Observation, t: float) -> None:
-        """One observation from the dialect; ``t`` is the arrival time of its chunk."""
+    def output(self, t: float, count: int = 1) -> None:
+        """``count`` output chunks arrived at ``t`` (one decoded event's worth)."""
         if self._done or self._request is None:
             return
         try:
-            if isinstance(obs, OutputChunk):
-                self._on_output(obs, t)
-            elif isinstance(obs, Usage):
-                self._usage = _merge_usage(self._usage, obs)
-            elif isinstance(obs, FinishReason):
-                if 0 <= obs.choice < MAX_CHOICES:
-                    self._reasons[obs.choice] = obs.reason
-            elif isinstance(obs, ResponseInfo):
-                self._on_response_info(obs)
-            elif isinstance(obs, ServerTiming):
-                self._timing = _merge_timing(self._timing, obs)
-            elif isinstance(obs, UpstreamError):
-                self._upstream_error = obs
-            elif isinstance(obs, PrematureEnd):
-                self._premature = True
-            # StreamComplete needs nothing: a stream that lacks it is reported as PrematureEnd.
+            self._on_output(t, count)
         except Exception:
-            self._internal_error("observe")
+            self._internal_error("output")
 
-    def _on_output(self, chunk: OutputChunk, t: float) -> None:
-        self._chunks += 1
-        if 0 <= chunk.choice < MAX_CHOICES:
-            self._choices.add(chunk.choice)
-        if self._output is not None:
-            self._output.add(chunk)
+    def _on_output(self, t: float, count: int) -> None:
         assert self._request is not None
+        model = self.call.response_model
+        if model is not self._attrs_model:
+            self._attrs_model = model
+            self._metric_attrs = self._with_response_model(model)
         streaming = self._request.stream
-        last = self._last_t
-        self._last_t = t
-        if last is None:
-            self._first_t = t
-            if streaming:
+        for _ in range(count):
+            last = self._last_t
+            self._last_t = t
+            if last is None:
+                self._first_t = t
+                if streaming:
+                    self._tel.genai.record(
+                        Signal.TIME_TO_FIRST_CHUNK, t - self._t0, self._metric_attrs, ctx=self._ctx
+                    )
+            elif streaming:
                 self._tel.genai.record(
-                    Signal.TIME_TO_FIRST_CHUNK, t - self._t0, self._metric_attrs, ctx=self._ctx
+                    Signal.TIME_PER_OUTPUT_CHUNK, t - last, self._metric_attrs, ctx=self._ctx
                 )
-        elif streaming:
-            self._tel.genai.record(Signal.TIME_PER_OUTPUT_CHUNK, t - last, self._metric_attrs, ctx=self._ctx)
 
-    def _on_response_info(self, info: ResponseInfo) -> None:
-        if info.id is not None:
-            self._response_id = info.id
-        if info.model is not None and info.model != self._response_model:
-            self._response_model = info.model
-            attrs = dict(self._metric_attrs)
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._tel.guard.value(
-                semconv.GEN_AI_RESPONSE_MODEL, info.model
-            )
-            self._metric_attrs = attrs
+    def _with_response_model(self, model: str | None) -> dict[str, str | int]:
+        attrs = dict(self._metric_attrs)
+        if model is None:
+            attrs.pop(semconv.GEN_AI_RESPONSE_MODEL, None)
+        else:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._tel.guard.value(semconv.GEN_AI_RESPONSE_MODEL, model)
+        return attrs
 
     def finish(self, t: float, *, status: int, response_bytes: int) -> None:
         """The response body was fully sent to the client."""
@@ -365,19 +288,21 @@ class StreamRecorder:
             return failure
         if self._status is not None and self._status >= 400:
             return self._tel.error_type(str(self._status))
-        if self._upstream_error is not None:
-            return self._tel.error_type(self._upstream_error.type or ErrorType.UPSTREAM_ERROR.value)
-        if self._premature:
+        call = self.call
+        if call.failed:
+            return self._tel.error_type(call.error_type or ErrorType.UPSTREAM_ERROR.value)
+        if call.premature:
             return ErrorType.PREMATURE_END.value
         return None
 
     def _finish_reasons(self, error_type: str | None) -> tuple[str, ...]:
+        reasons = self.call.finish_reasons
         if error_type is None:
-            return tuple(self._reasons[i] for i in sorted(self._reasons))
-        seen = self._choices | set(self._reasons)
+            return tuple(reasons[i] for i in sorted(reasons))
+        seen = self.call.choices | set(reasons)
         count = max(seen) + 1 if seen else 1
         error = semconv.FinishReasonValue.ERROR.value
-        return tuple(self._reasons.get(i, error) for i in range(count))
+        return tuple(reasons.get(i, error) for i in range(count))
 
     def _end(self, t: float, *, failure: str | None, response_bytes: int | None) -> None:
         tel = self._tel
@@ -390,6 +315,11 @@ class StreamRecorder:
         request = self._request
         if request is None:
             return
+        call = self.call
+        if call.response_model is not self._attrs_model:
+            self._attrs_model = call.response_model
+            self._metric_attrs = self._with_response_model(call.response_model)
+        usage = call.usage_report()
         error_type = self._genai_error_type(failure)
         ttfc = None
         if request.stream and self._first_t is not None:
@@ -400,23 +330,23 @@ class StreamRecorder:
                 error_type=error_type,
                 stream=request.stream,
                 ttfc_s=ttfc,
-                usage=self._usage,
-                server_timing=self._timing,
+                usage=usage,
+                server_timing=call.server_timing_report(),
             ),
             self._metric_attrs,
             self._ctx,
         )
         reasons = self._finish_reasons(error_type)
         tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
-        end_attrs = self._end_span_attributes(error_type, ttfc, reasons)
+        end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)
         if tel.cost is not None:
-            models = (self._response_model, request.model)
-            end_attrs.update(tel.cost.record(self._usage, models, self._metric_attrs, self._ctx))
+            models = (call.response_model, request.model)
+            end_attrs.update(tel.cost.record(usage, models, self._metric_attrs, self._ctx))
         span = self._span
         content: dict[str, list[Any]] = {}
-        if self._output is not None:
+        if call.capturing:
             content.update(tel.capture.input_content(request) if tel.capture.on_event else {})
-            content.update(tel.capture.output_content(self._output, self._reasons_by_choice(reasons)))
+            content.update(tel.capture.output_content(call.captured_output(), dict(enumerate(reasons))))
         if span is not None:
             span.set_attributes(end_attrs)
             if tel.capture.on_span and span.is_recording():
@@ -440,16 +370,16 @@ class StreamRecorder:
                     operation=request.operation.value,
                     provider=request.provider,
                     request_model=request.model,
-                    response_model=self._response_model,
-                    response_id=self._response_id,
+                    response_model=call.response_model,
+                    response_id=call.response_id,
                     stream=request.stream,
                     status=self._status,
                     error_type=error_type,
                     duration_s=duration,
                     ttfc_s=ttfc,
-                    usage=self._usage,
+                    usage=usage,
                     finish_reasons=reasons,
-                    output_chunks=self._chunks,
+                    output_chunks=call.output_chunks,
                     response_bytes=response_bytes,
                 ),
                 timestamp_ns=end_ns,
@@ -457,24 +387,19 @@ class StreamRecorder:
                 span=span.get_span_context() if span is not None else None,
             )
 
-    @staticmethod
-    def _reasons_by_choice(reasons: tuple[str, ...]) -> dict[int, str]:
-        return dict(enumerate(reasons))
-
     def _end_span_attributes(
-        self, error_type: str | None, ttfc: float | None, reasons: tuple[str, ...]
+        self, error_type: str | None, ttfc: float | None, reasons: tuple[str, ...], usage: Usage | None
     ) -> dict[str, Any]:
         tel = self._tel
         attrs: dict[str, Any] = {}
-        if self._response_model is not None:
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
-        if self._response_id is not None:
-            attrs[semconv.GEN_AI_RESPONSE_ID] = self._response_id
+        if self.call.response_model is not None:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.call.response_model
+        if self.call.response_id is not None:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = self.call.response_id
         if reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         if ttfc is not None:
             attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-        usage = self._usage
         if usage is not None:
             cache_write: list[str] = []
             if tel.v1_41:

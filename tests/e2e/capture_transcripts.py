@@ -6,9 +6,9 @@ Usage (with a running llama-server, e.g. the one the e2e fixtures start)::
 
 Each case sends one request and saves the body exactly as received (the HTTP chunking removed,
 nothing else) to ``tests/data/transcripts/<dialect>/llamacpp_<case>.<ext>``, and starts
-``llamacpp_<case>.expected.json`` with the source, request and path but an empty observation
-list: the expected observations are then written by reading the captured bytes, so a re-capture
-cannot pass the corpus tests until someone has read what the server sent.
+``llamacpp_<case>.expected.json`` with the source, request and path but an empty expected state:
+the expected state is then written by reading the captured bytes, so a re-capture cannot pass
+the corpus tests until someone has read what the server sent.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
         expected: dict[str, object] = {"source": source, "dialect": case.dialect}
         if request is not None:
             expected["request"] = request
-        expected.update({"path": case.path, "observations": []})
+        expected.update({"path": case.path, "expected": {}})
         (folder / f"{stem}.expected.json").write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
         print(f"{case.dialect}/{stem}.{case.ext}: HTTP {status} {content_type}, {len(raw)} bytes")
     return 0

@@ -3,7 +3,7 @@
 The native-API tests (Ollama, llama.cpp, TGI, Gemini, Cohere) draw request bodies and response
 events from JSON values whose object keys are the dialect's own field names, so that generated
 input reaches the dialect's branches. Every test drives an observer the same way: each event in
-order, then ``close()``.
+order, then ``close()``, and compares the final state.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sidecar.genai.dialect import Dialect, ResponseObserver
-from sidecar.genai.observations import Observation, RequestInfo
+from sidecar.genai.dialect import Dialect
+from sidecar.genai.observations import RequestInfo
+from sidecar.genai.observer import Observer
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
+from tests.steps import RecordingAccumulator, State, state_of
 
 #: Leaves of generated JSON: every scalar type, small and large numbers, short strings.
 SCALARS: st.SearchStrategy[Any] = (
@@ -87,16 +89,23 @@ def parse_ok(dialect: Dialect, path: str, body: Any, provider: str) -> RequestIn
     return info
 
 
+def recording(dialect: Dialect, request: RequestInfo, streaming: bool) -> Observer:
+    """A fresh observer of ``dialect`` writing into a :class:`RecordingAccumulator`."""
+    return dialect.observer(request, streaming=streaming, accumulator=RecordingAccumulator())
+
+
 def observe_all(
-    observer: ResponseObserver,
+    observer: Observer,
     items: Iterable[Any],
     wrap: Callable[[Any], WireEvent] = as_message,
-) -> list[Observation]:
-    """Every observation of ``items`` in order, then of ``close()``.
-
-    Items that are not wire events are turned into one with ``wrap``.
+) -> State:
+    """The final state after every item in order, then ``close()``. The observer must write into
+    a :class:`RecordingAccumulator` (see :func:`recording`). Items that are not wire events are
+    turned into one with ``wrap``.
     """
-    found: list[Observation] = []
+    acc = observer.acc
+    assert isinstance(acc, RecordingAccumulator)
     for item in items:
-        found += observer.observe(item if isinstance(item, _WIRE_TYPES) else wrap(item))
-    return found + observer.close()
+        observer.observe(item if isinstance(item, _WIRE_TYPES) else wrap(item))
+    observer.close()
+    return state_of(acc)

@@ -11,22 +11,25 @@ from hypothesis import strategies as st
 
 from sidecar.genai.anthropic import DIALECT
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
 from tests.genai.common import as_typed_message as event
-from tests.genai.common import observe_all, parse_ok
+from tests.genai.common import observe_all, parse_ok, recording
 from tests.genai.transcripts import request_bodies, wire_events
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    State,
+    StreamComplete,
+    expect,
+)
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="anthropic")
 
@@ -35,8 +38,8 @@ def parse(body: dict[str, Any]) -> RequestInfo:
     return parse_ok(DIALECT, "/v1/messages", body, "anthropic")
 
 
-def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> State:
+    return observe_all(recording(DIALECT, REQUEST, streaming), events)
 
 
 def test_request_parameters() -> None:
@@ -89,17 +92,17 @@ def test_usage_is_cumulative_and_keeps_cache_fields() -> None:
         event({"type": "message_delta", "usage": {}}),
         event({"type": "message_stop"}),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         Usage(input_tokens=110, output_tokens=1, cache_read_tokens=100),
         Usage(input_tokens=110, output_tokens=7, cache_read_tokens=100),
         Usage(input_tokens=130, output_tokens=9, cache_read_tokens=100, cache_write_tokens=20),
         StreamComplete(),
-    ]
+    )
 
 
 def test_usage_without_input_tokens_has_no_input_total() -> None:
     found = run([event({"type": "message_delta", "usage": {"cache_read_input_tokens": 3}})])
-    assert found == [Usage(cache_read_tokens=3), PrematureEnd()]
+    assert found == expect(Usage(cache_read_tokens=3), PrematureEnd())
 
 
 def test_block_starts_deltas_and_non_output_events() -> None:
@@ -116,23 +119,23 @@ def test_block_starts_deltas_and_non_output_events() -> None:
         event({"type": "content_block_stop", "index": 0}),
         event({"type": "message_delta", "delta": {"stop_reason": "pause_turn"}}),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         OutputChunk(kind=OutputKind.TEXT, text="pre"),
         FinishReason(reason="pause_turn"),
         PrematureEnd(),
-    ]
+    )
 
 
 def test_error_events() -> None:
     error = event({"type": "error", "error": {"type": "api_error", "message": "Internal"}})
-    assert run([error]) == [UpstreamError(type="api_error", message="Internal")]
+    assert run([error]) == expect(UpstreamError(type="api_error", message="Internal"))
     odd = SSEMessage(event="error", data='{"type": "error", "message": "raw"}')
-    assert run([odd]) == [UpstreamError(message="raw")]
+    assert run([odd]) == expect(UpstreamError(message="raw"))
 
 
 def test_malformed_and_oversize_events_are_skipped() -> None:
     found = run([SSEMessage(event="message_stop", data="{"), Oversize(size=2, limit=1)])
-    assert found == [PrematureEnd()]
+    assert found == expect(PrematureEnd())
 
 
 def test_whole_body_tool_use_inputs() -> None:
@@ -148,18 +151,18 @@ def test_whole_body_tool_use_inputs() -> None:
         ],
     }
     found = run([JSONDocument(data=json.dumps(payload).encode())], streaming=False)
-    assert found == [
+    assert found == expect(
         OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
         OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
         StreamComplete(),
-    ]
+    )
 
 
 @settings(deadline=None)
 @given(st.lists(wire_events, max_size=12), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
-    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+    assert not (found.complete and found.premature)
 
 
 @settings(deadline=None)

@@ -15,16 +15,10 @@ from hypothesis import strategies as st
 
 from sidecar.genai.cohere import DIALECT
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
@@ -37,7 +31,19 @@ from tests.genai.common import (
     encode,
     json_values,
     observe_all,
+    recording,
     request_bodies_over,
+)
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+    outputs,
+    outputs_of,
 )
 
 _REQUESTS = request_bodies_over(
@@ -65,8 +71,8 @@ def parse(path: str, body: Any) -> RequestInfo | None:
     return DIALECT.parse_request(path, encode(body), "cohere")
 
 
-def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
-    observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming=streaming)
+def observe(events: list[Any], *, streaming: bool = True) -> State:
+    observer = recording(DIALECT, RequestInfo(operation=Operation.CHAT, provider="cohere"), streaming)
     return observe_all(observer, events, as_typed_message)
 
 
@@ -160,12 +166,12 @@ def test_parse_request_never_raises(body: bytes) -> None:
     ],
 )
 def test_finish_reasons(reason: str, expected: str) -> None:
-    assert observe([end(finish_reason=reason)]) == [FinishReason(reason=expected), StreamComplete()]
+    assert observe([end(finish_reason=reason)]) == expect(FinishReason(reason=expected), StreamComplete())
 
 
 def test_billed_units_win_field_by_field() -> None:
     usage = {"billed_units": {"output_tokens": 5}, "tokens": {"input_tokens": 90, "output_tokens": 6}}
-    assert observe([end(usage=usage)])[0] == Usage(input_tokens=90, output_tokens=5)
+    assert observe([end(usage=usage)]).usage == Usage(input_tokens=90, output_tokens=5)
 
 
 def test_event_name_stands_in_for_a_missing_type() -> None:
@@ -173,12 +179,12 @@ def test_event_name_stands_in_for_a_missing_type() -> None:
         SSEMessage(event="content-delta", data='{"delta":{"message":{"content":{"text":"hi"}}}}'),
         SSEMessage(event="message-end", data="{}"),
     ]
-    assert observe(events) == [OutputChunk(kind=OutputKind.TEXT, text="hi"), StreamComplete()]
+    assert observe(events) == expect(OutputChunk(kind=OutputKind.TEXT, text="hi"), StreamComplete())
 
 
 def test_thinking_content_is_reasoning() -> None:
     delta = {"type": "content-delta", "delta": {"message": {"content": {"thinking": "hmm"}}}}
-    assert observe([delta])[0] == OutputChunk(kind=OutputKind.REASONING, text="hmm")
+    assert outputs_of(observe([delta])) == outputs(OutputChunk(kind=OutputKind.REASONING, text="hmm"))
 
 
 def test_lifecycle_events_carry_no_output() -> None:
@@ -190,7 +196,7 @@ def test_lifecycle_events_carry_no_output() -> None:
         {"type": "citation-start", "delta": {"message": {"citations": {}}}},
         {"type": "debug"},
     ]
-    assert observe(events) == [PrematureEnd()]
+    assert observe(events) == expect(PrematureEnd())
 
 
 def test_non_streamed_tool_call_and_plan() -> None:
@@ -205,7 +211,7 @@ def test_non_streamed_tool_call_and_plan() -> None:
         "usage": {"billed_units": {"input_tokens": 3, "output_tokens": 4}},
     }
     out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
-    assert out == [
+    assert out == expect(
         ResponseInfo(id="abc"),
         OutputChunk(
             kind=OutputKind.TOOL_CALL,
@@ -214,12 +220,12 @@ def test_non_streamed_tool_call_and_plan() -> None:
         Usage(input_tokens=3, output_tokens=4),
         FinishReason(reason="tool_call"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_non_streamed_error_without_id() -> None:
     out = observe([JSONDocument(data=b'{"message": "too many tokens"}')], streaming=False)
-    assert out == [UpstreamError(message="too many tokens"), StreamComplete()]
+    assert out == expect(UpstreamError(message="too many tokens"), StreamComplete())
 
 
 def test_odd_events_are_skipped() -> None:
@@ -229,8 +235,8 @@ def test_odd_events_are_skipped() -> None:
         SSEMessage(event="message", data="[]"),
         {"type": "message-start"},
     ]
-    assert observe(events) == [PrematureEnd()]
-    assert observe(events[:3], streaming=False) == []
+    assert observe(events) == expect(PrematureEnd())
+    assert observe(events[:3], streaming=False) == expect()
 
 
 _keys = st.sampled_from(

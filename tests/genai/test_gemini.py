@@ -15,21 +15,32 @@ from hypothesis import strategies as st
 
 from sidecar.genai.gemini import DIALECT
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.common import ODD, as_document, encode, message_events_over, observe_all, request_bodies_over
+from tests.genai.common import (
+    ODD,
+    as_document,
+    encode,
+    message_events_over,
+    observe_all,
+    recording,
+    request_bodies_over,
+)
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+)
 
 STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
 
@@ -60,11 +71,15 @@ def parse(path: str, body: Any) -> RequestInfo | None:
     return DIALECT.parse_request(path, encode(body), "gcp.gemini")
 
 
-def observe(chunks: list[Any], *, streaming: bool = True, candidates: int | None = None) -> list[Observation]:
+def observe(chunks: list[Any], *, streaming: bool = True, candidates: int | None = None) -> State:
     request = RequestInfo(
         operation=Operation.GENERATE_CONTENT, provider="gcp.gemini", choice_count=candidates
     )
-    return observe_all(DIALECT.observer(request, streaming=streaming), chunks, as_document)
+    return observe_all(
+        recording(DIALECT, request, streaming),
+        chunks,
+        as_document,
+    )
 
 
 def candidate(*parts: dict[str, Any], index: int | None = None, finish: str | None = None) -> Any:
@@ -207,7 +222,7 @@ def test_parse_request_never_raises(body: bytes) -> None:
 )
 def test_finish_reasons(reason: str, expected: str) -> None:
     out = observe([{"candidates": [candidate(finish=reason)]}])
-    assert out == [FinishReason(reason=expected), StreamComplete()]
+    assert out == expect(FinishReason(reason=expected), StreamComplete())
 
 
 def test_stream_completes_when_every_requested_candidate_finished() -> None:
@@ -216,14 +231,14 @@ def test_stream_completes_when_every_requested_candidate_finished() -> None:
         {"candidates": [candidate(finish="STOP", index=1)]},
         {"candidates": [candidate({"text": "c"}, finish="MAX_TOKENS")]},
     ]
-    assert observe(chunks, candidates=2) == [
+    assert observe(chunks, candidates=2) == expect(
         OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
         FinishReason(reason="stop", choice=1),
         OutputChunk(kind=OutputKind.TEXT, text="c", choice=0),
         FinishReason(reason="length", choice=0),
         StreamComplete(),
-    ]
+    )
 
 
 def test_blocked_prompt_ends_the_stream_as_content_filter() -> None:
@@ -231,11 +246,11 @@ def test_blocked_prompt_ends_the_stream_as_content_filter() -> None:
         "promptFeedback": {"blockReason": "SAFETY"},
         "usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 4},
     }
-    assert observe([chunk]) == [
+    assert observe([chunk]) == expect(
         Usage(input_tokens=4),
         FinishReason(reason="content_filter"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_one_chunk_per_candidate_tool_call_first() -> None:
@@ -246,31 +261,30 @@ def test_one_chunk_per_candidate_tool_call_first() -> None:
         {"text": ""},
         {"thoughtSignature": "c2ln"},
     ]
-    assert observe([{"candidates": [candidate(*parts)]}], streaming=False) == [
+    assert observe([{"candidates": [candidate(*parts)]}], streaming=False) == expect(
         OutputChunk(kind=OutputKind.TOOL_CALL, text='[{"name":"f","args":{}}]'),
         StreamComplete(),
-    ]
+    )
 
 
 def test_usage_replaces_and_is_not_repeated() -> None:
     meta = {"promptTokenCount": 3, "thoughtsTokenCount": 2}
     out = observe([{"usageMetadata": meta}, {"usageMetadata": meta}, {"usageMetadata": {}}])
-    assert out == [Usage(input_tokens=3, output_tokens=2, reasoning_tokens=2), PrematureEnd()]
+    assert out == expect(Usage(input_tokens=3, output_tokens=2, reasoning_tokens=2), PrematureEnd())
 
 
 def test_error_element_in_a_streamed_array_ends_the_stream() -> None:
     error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
     out = observe([{"candidates": [candidate({"text": "x"})]}, error])
-    assert out == [
+    assert out == expect(
         OutputChunk(kind=OutputKind.TEXT, text="x"),
         UpstreamError(type="UNAVAILABLE", message="The model is overloaded."),
-        StreamComplete(),
-    ]
+    )
 
 
 def test_error_without_status_uses_the_code() -> None:
     out = observe([{"error": {"code": 429, "message": "quota"}}], streaming=False)
-    assert out[0] == UpstreamError(type="429", message="quota")
+    assert out.error == UpstreamError(type="429", message="quota")
 
 
 def test_a_whole_streamed_array_as_one_body() -> None:
@@ -281,13 +295,13 @@ def test_a_whole_streamed_array_as_one_body() -> None:
         "junk",
     ]
     out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
-    assert out == [
+    assert out == expect(
         ResponseInfo(model="m", id="r"),
         OutputChunk(kind=OutputKind.TEXT, text="a"),
         OutputChunk(kind=OutputKind.TEXT, text="b"),
         FinishReason(reason="stop"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_odd_events_are_skipped() -> None:
@@ -297,7 +311,7 @@ def test_odd_events_are_skipped() -> None:
         SSEMessage(event="message", data="7"),
         {"candidates": [1, {"content": "x"}]},
     ]
-    assert observe(events) == [PrematureEnd()]
+    assert observe(events) == expect(PrematureEnd())
 
 
 _events = message_events_over(

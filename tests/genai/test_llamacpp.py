@@ -15,22 +15,25 @@ from hypothesis import strategies as st
 
 from sidecar.genai.llamacpp import DIALECT
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
     ServerTiming,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.common import ODD, encode, message_events_over, observe_all, request_bodies_over
+from tests.genai.common import ODD, encode, message_events_over, observe_all, recording, request_bodies_over
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+)
 
 _REQUESTS = request_bodies_over(
     (
@@ -58,9 +61,9 @@ def parse(body: Any, path: str = "/completion") -> RequestInfo | None:
     return DIALECT.parse_request(path, encode(body), "llama_cpp")
 
 
-def observe(events: list[Any], *, streaming: bool = True, choices: int | None = None) -> list[Observation]:
+def observe(events: list[Any], *, streaming: bool = True, choices: int | None = None) -> State:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="llama_cpp", choice_count=choices)
-    return observe_all(DIALECT.observer(request, streaming=streaming), events)
+    return observe_all(recording(DIALECT, request, streaming), events)
 
 
 def final(**fields: Any) -> dict[str, Any]:
@@ -153,25 +156,25 @@ def test_parse_request_never_raises(body: bytes) -> None:
 )
 def test_stop_type_mapping(stop_type: str, reason: str) -> None:
     out = observe([final(stop_type=stop_type, tokens_predicted=1)])
-    assert FinishReason(reason=reason) in out
+    assert out.finish_reasons == {0: reason}
 
 
 def test_input_falls_back_to_prompt_n_plus_cache_n() -> None:
     out = observe([final(timings={"prompt_n": 5, "cache_n": 7, "predicted_n": 2})])
-    assert out[0] == Usage(input_tokens=12, output_tokens=2, cache_read_tokens=7)
+    assert out.usage == Usage(input_tokens=12, output_tokens=2, cache_read_tokens=7)
 
 
 def test_final_without_counts_reports_no_usage_or_timing() -> None:
-    assert observe([final()]) == [StreamComplete()]
+    assert observe([final()]) == expect(StreamComplete())
 
 
 def test_no_time_per_token_without_predicted_tokens() -> None:
     out = observe([final(tokens_predicted=0, timings={"prompt_ms": 4.0, "predicted_per_token_ms": None})])
-    assert out == [
+    assert out == expect(
         Usage(output_tokens=0),
         ServerTiming(time_to_first_token_s=0.004),
         StreamComplete(),
-    ]
+    )
 
 
 def test_several_completions_sum_their_output_and_complete_after_the_last() -> None:
@@ -182,7 +185,7 @@ def test_several_completions_sum_their_output_and_complete_after_the_last() -> N
         final(index=1, model="m", tokens_evaluated=4, tokens_predicted=3, stop_type="eos"),
         final(index=0, model="m", tokens_evaluated=4, tokens_predicted=2, stop_type="limit"),
     ]
-    assert observe(events, choices=2) == [
+    assert observe(events, choices=2) == expect(
         OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
         ResponseInfo(model="m"),
@@ -191,7 +194,7 @@ def test_several_completions_sum_their_output_and_complete_after_the_last() -> N
         Usage(input_tokens=4, output_tokens=5),
         FinishReason(reason="length", choice=0),
         StreamComplete(),
-    ]
+    )
 
 
 def test_non_streamed_list_of_completions() -> None:
@@ -201,24 +204,23 @@ def test_non_streamed_list_of_completions() -> None:
         "junk",
     ]
     out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False, choices=2)
-    assert out == [
+    assert out == expect(
         OutputChunk(kind=OutputKind.TEXT, text="x", choice=0),
         Usage(output_tokens=1),
         OutputChunk(kind=OutputKind.TEXT, text="y", choice=1),
         Usage(output_tokens=3),
         StreamComplete(),
-    ]
+    )
 
 
 def test_error_as_plain_string() -> None:
-    assert observe([{"error": "slot unavailable"}]) == [
+    assert observe([{"error": "slot unavailable"}]) == expect(
         UpstreamError(message="slot unavailable"),
-        StreamComplete(),
-    ]
+    )
 
 
 def test_error_code_stands_in_for_a_missing_type() -> None:
-    assert observe([{"error": {"code": 503, "message": "Loading model"}}])[0] == UpstreamError(
+    assert observe([{"error": {"code": 503, "message": "Loading model"}}]).error == UpstreamError(
         type="503", message="Loading model"
     )
 
@@ -230,11 +232,12 @@ def test_skips_oversize_non_json_and_non_objects() -> None:
         SSEMessage(event="message", data="42"),
         {"content": "", "stop": False},
     ]
-    assert observe(events) == [PrematureEnd()]
+    assert observe(events) == expect(PrematureEnd())
 
 
-def test_non_streamed_body_that_is_not_a_result_is_not_premature() -> None:
-    assert observe([{"unexpected": True}], streaming=False) == []
+def test_non_streamed_body_that_is_not_a_result_is_read_whole() -> None:
+    body = JSONDocument(data=b'{"unexpected": true}')
+    assert observe([body], streaming=False) == expect(StreamComplete())
 
 
 _events = message_events_over(

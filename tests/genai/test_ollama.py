@@ -13,23 +13,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
     ServerTiming,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.genai.ollama import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, WireEvent
-from tests.genai.common import ODD, as_document, encode, json_values, observe_all, request_bodies_over
+from tests.genai.common import (
+    ODD,
+    as_document,
+    encode,
+    json_values,
+    observe_all,
+    recording,
+    request_bodies_over,
+)
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+)
 
 _REQUESTS = request_bodies_over(
     (
@@ -59,11 +70,9 @@ def parse(path: str, body: Any) -> RequestInfo | None:
     return DIALECT.parse_request(path, encode(body), "ollama")
 
 
-def observe(
-    lines: list[Any], *, streaming: bool = True, operation: Operation = Operation.CHAT
-) -> list[Observation]:
+def observe(lines: list[Any], *, streaming: bool = True, operation: Operation = Operation.CHAT) -> State:
     """Observations of ``lines`` (objects are JSON-encoded; events pass as they are) + close."""
-    observer = DIALECT.observer(RequestInfo(operation=operation, provider="ollama"), streaming=streaming)
+    observer = recording(DIALECT, RequestInfo(operation=operation, provider="ollama"), streaming)
     return observe_all(observer, lines, as_document)
 
 
@@ -180,43 +189,43 @@ def test_parse_request_never_raises(body: bytes) -> None:
 # ---------------------------------------------------------------- responses
 
 
-def test_model_is_reported_once_and_again_only_when_it_changes() -> None:
+def test_the_last_model_named_is_the_response_model() -> None:
     lines = [
         {"model": "a", "message": {"content": "x"}},
         {"model": "a", "message": {"content": "y"}},
         {"model": "b", "message": {"content": ""}},
     ]
-    assert observe(lines, streaming=False) == [
+    assert observe(lines) == expect(
         ResponseInfo(model="a"),
         OutputChunk(kind=OutputKind.TEXT, text="x"),
         OutputChunk(kind=OutputKind.TEXT, text="y"),
         ResponseInfo(model="b"),
-    ]
+        PrematureEnd(),
+    )
 
 
 def test_done_line_without_metrics_counts_zero_tokens_and_reports_no_timing() -> None:
     """Ollama omits zero-valued metrics (``omitempty``): absent counts on the done line are 0."""
-    assert observe([{"model": "m", "done": True, "done_reason": "load"}]) == [
+    assert observe([{"model": "m", "done": True, "done_reason": "load"}]) == expect(
         ResponseInfo(model="m"),
         Usage(input_tokens=0, output_tokens=0),
         FinishReason(reason="load"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_timing_uses_what_is_present_and_skips_tpot_without_tokens() -> None:
     done = {"done": True, "prompt_eval_duration": 2_000_000, "eval_duration": 5, "eval_count": 0}
-    assert observe([done])[1:] == [
-        ServerTiming(time_to_first_token_s=0.002),
-        StreamComplete(),
-    ]
+    found = observe([done])
+    assert found.server_timing == ServerTiming(time_to_first_token_s=0.002)
+    assert found.complete
 
 
 def test_empty_done_reason_reports_no_finish_reason() -> None:
     """``DoneReason`` is empty when the runner connection closed; there is nothing to report."""
     out = observe([{"done": True, "done_reason": "", "eval_count": 3}])
-    assert not any(isinstance(o, FinishReason) for o in out)
-    assert out[-1] == StreamComplete()
+    assert out.finish_reasons == {}
+    assert out.complete
 
 
 def test_tool_call_wins_over_text_and_reasoning_in_one_line() -> None:
@@ -227,34 +236,35 @@ def test_tool_call_wins_over_text_and_reasoning_in_one_line() -> None:
             "tool_calls": [{"function": {"name": "f", "arguments": {}}}],
         }
     }
-    assert observe([line], streaming=False) == [
-        OutputChunk(kind=OutputKind.TOOL_CALL, text='[{"function":{"name":"f","arguments":{}}}]')
-    ]
+    assert observe([line], streaming=False) == expect(
+        OutputChunk(kind=OutputKind.TOOL_CALL, text='[{"function":{"name":"f","arguments":{}}}]'),
+        StreamComplete(),
+    )
 
 
 def test_generate_lines_report_response_and_thinking() -> None:
-    out = observe([{"thinking": "hmm"}, {"response": "ok"}, {"response": ""}], streaming=False)
-    assert out == [
+    out = observe([{"thinking": "hmm"}, {"response": "ok"}, {"response": ""}])
+    assert out == expect(
         OutputChunk(kind=OutputKind.REASONING, text="hmm"),
         OutputChunk(kind=OutputKind.TEXT, text="ok"),
-    ]
+        PrematureEnd(),
+    )
 
 
 def test_error_object_is_read_too() -> None:
-    assert observe([{"error": {"message": "boom", "type": "server"}}]) == [
+    assert observe([{"error": {"message": "boom", "type": "server"}}]) == expect(
         UpstreamError(type="server", message="boom"),
-        StreamComplete(),
-    ]
+    )
 
 
 def test_legacy_embeddings_report_no_usage() -> None:
     out = observe([{"embedding": [0.1, 0.2]}], streaming=False, operation=Operation.EMBEDDINGS)
-    assert out == [StreamComplete()]
+    assert out == expect(StreamComplete())
 
 
 def test_embed_without_count_reports_zero_input_tokens() -> None:
     out = observe([{"model": "e", "embeddings": [[0.1]]}], streaming=False)
-    assert out == [ResponseInfo(model="e"), Usage(input_tokens=0), StreamComplete()]
+    assert out == expect(ResponseInfo(model="e"), Usage(input_tokens=0), StreamComplete())
 
 
 def test_oversize_and_malformed_lines_are_skipped() -> None:
@@ -264,23 +274,31 @@ def test_oversize_and_malformed_lines_are_skipped() -> None:
         JSONDocument(data=b"[1, 2]"),
         {"model": "m", "done": True},
     ]
-    assert observe(lines) == [
+    assert observe(lines) == expect(
         ResponseInfo(model="m"),
         Usage(input_tokens=0, output_tokens=0),
         StreamComplete(),
-    ]
+    )
 
 
 def test_stream_without_done_line_ended_prematurely_but_a_body_did_not() -> None:
     line = {"model": "m", "message": {"content": "x"}}
-    assert observe([line])[-1] == PrematureEnd()
-    assert observe([line], streaming=False)[-1] == OutputChunk(kind=OutputKind.TEXT, text="x")
+    assert observe([line]).premature
+    body = observe([line], streaming=False)
+    assert body.complete
+    assert not body.premature
 
 
-def test_close_reports_premature_end_once() -> None:
-    observer = DIALECT.observer(RequestInfo(operation=Operation.CHAT, provider="o"), streaming=True)
-    assert observer.close() == [PrematureEnd()]
-    assert observer.close() == []
+def test_a_body_cut_short_is_premature() -> None:
+    assert observe([JSONDocument(data=b'{"model": "m", "mess')], streaming=False) == expect(PrematureEnd())
+
+
+def test_close_twice_is_premature_once() -> None:
+    observer = recording(DIALECT, RequestInfo(operation=Operation.CHAT, provider="o"), True)
+    observer.close()
+    observer.close()
+    assert observer.acc.premature
+    assert not observer.acc.complete
 
 
 _ollama_keys = st.sampled_from(

@@ -11,24 +11,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
     ServerTiming,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.genai.openai_chat import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.common import observe_all, parse_ok
+from tests.genai.common import observe_all, parse_ok, recording
 from tests.genai.transcripts import request_bodies, wire_events
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+    outputs,
+    outputs_of,
+)
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="openai")
 
@@ -41,8 +46,8 @@ def sse(data: Any, event: str = "message") -> SSEMessage:
     return SSEMessage(event=event, data=data if isinstance(data, str) else json.dumps(data))
 
 
-def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> State:
+    return observe_all(recording(DIALECT, REQUEST, streaming), events)
 
 
 def chunk(delta: dict[str, Any], *, index: int = 0, finish: str | None = None) -> SSEMessage:
@@ -141,7 +146,7 @@ def test_a_body_that_is_not_a_json_object_is_not_a_request() -> None:
 
 def test_role_only_and_empty_content_chunks_carry_no_output() -> None:
     found = run([chunk({"role": "assistant", "content": ""}), chunk({"content": None})])
-    assert found == [ResponseInfo(model="m", id="c1"), PrematureEnd()]
+    assert found == expect(ResponseInfo(model="m", id="c1"), PrematureEnd())
 
 
 def test_reasoning_refusal_and_legacy_function_call_deltas() -> None:
@@ -152,13 +157,13 @@ def test_reasoning_refusal_and_legacy_function_call_deltas() -> None:
         chunk({"function_call": {"name": "f", "arguments": "{}"}}),
         chunk({"function_call": {"name": "f"}}),
     ])  # fmt: skip
-    assert [o for o in found if isinstance(o, OutputChunk)] == [
+    assert outputs_of(found) == outputs(
         OutputChunk(kind=OutputKind.REASONING, text="think"),
         OutputChunk(kind=OutputKind.REASONING, text="more"),
         OutputChunk(kind=OutputKind.TEXT, text="I can't"),
         OutputChunk(kind=OutputKind.TOOL_CALL, text="{}"),
         OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
-    ]
+    )
 
 
 def test_one_output_per_choice_per_chunk_tool_call_first() -> None:
@@ -168,9 +173,7 @@ def test_one_output_per_choice_per_chunk_tool_call_first() -> None:
         "tool_calls": [{"index": 0, "function": {"arguments": "{"}}],
     }
     found = run([chunk(delta)])
-    assert [o for o in found if isinstance(o, OutputChunk)] == [
-        OutputChunk(kind=OutputKind.TOOL_CALL, text="{")
-    ]
+    assert outputs_of(found) == outputs(OutputChunk(kind=OutputKind.TOOL_CALL, text="{"))
 
 
 def test_several_choices_in_one_chunk() -> None:
@@ -180,13 +183,13 @@ def test_several_choices_in_one_chunk() -> None:
         {"delta": {"content": "c"}},
         "junk",
     ]})  # fmt: skip
-    assert run([message, sse("[DONE]")]) == [
+    assert run([message, sse("[DONE]")]) == expect(
         OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
         OutputChunk(kind=OutputKind.TEXT, text="c", choice=0),
         FinishReason(reason="length", choice=1),
         StreamComplete(),
-    ]
+    )
 
 
 def test_usage_on_any_chunk_replaces_and_counts_details() -> None:
@@ -201,17 +204,17 @@ def test_usage_on_any_chunk_replaces_and_counts_details() -> None:
         sse({"choices": [], "usage": None}),
         sse("[DONE]"),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         Usage(input_tokens=3, output_tokens=1),
         Usage(input_tokens=3, output_tokens=5, cache_read_tokens=2, reasoning_tokens=4),
         StreamComplete(),
-    ]
+    )
 
 
 def test_llamacpp_timings_without_per_token_field() -> None:
     timings = {"prompt_ms": 20.0, "predicted_ms": 40.0, "predicted_n": 4}
     found = run([sse({"choices": [], "timings": timings})])
-    assert found[0] == ServerTiming(
+    assert found.server_timing == ServerTiming(
         time_to_first_token_s=0.02, time_per_output_token_s=0.01, request_duration_s=0.06
     )
 
@@ -221,7 +224,7 @@ def test_llamacpp_timings_ignore_negative_and_missing_values() -> None:
         sse({"choices": [], "timings": {"prompt_ms": -1.0, "predicted_ms": 10.0, "predicted_n": 0}}),
         sse({"choices": [], "timings": {"cache_n": 3}}),
     ])  # fmt: skip
-    assert found == [PrematureEnd()]
+    assert found == expect(PrematureEnd())
 
 
 def test_malformed_and_oversize_events_are_skipped() -> None:
@@ -232,70 +235,71 @@ def test_malformed_and_oversize_events_are_skipped() -> None:
         chunk({"content": "ok"}),
         sse("[DONE]"),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         ResponseInfo(model="m", id="c1"),
         OutputChunk(kind=OutputKind.TEXT, text="ok"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_stream_without_done_ends_prematurely() -> None:
-    assert run([chunk({"content": "partial"})])[-1] == PrematureEnd()
+    assert run([chunk({"content": "partial"})]).premature
 
 
 def test_nothing_is_observed_after_done() -> None:
-    assert run([sse("[DONE]"), chunk({"content": "late"}), sse("[DONE]")]) == [StreamComplete()]
+    assert run([sse("[DONE]"), chunk({"content": "late"}), sse("[DONE]")]) == expect(StreamComplete())
 
 
-def test_response_info_only_when_it_changes() -> None:
+def test_response_model_and_id_take_the_last_non_empty_value() -> None:
     found = run([
         sse({"id": "a", "model": "m1", "choices": []}),
         sse({"id": "a", "model": "m1", "choices": []}),
         sse({"model": "m2", "choices": []}),
         sse({"id": "", "model": 5, "choices": []}),
     ])  # fmt: skip
-    assert found[:2] == [ResponseInfo(model="m1", id="a"), ResponseInfo(model="m2", id="a")]
+    assert (found.response_model, found.response_id) == ("m2", "a")
 
 
 def test_error_shapes_in_a_stream() -> None:
-    assert run([sse({"error": "model overloaded"})]) == [UpstreamError(message="model overloaded")]
-    assert run([sse({"object": "error", "message": "bad", "type": "BadRequestError"})]) == [
+    assert run([sse({"error": "model overloaded"})]) == expect(UpstreamError(message="model overloaded"))
+    assert run([sse({"object": "error", "message": "bad", "type": "BadRequestError"})]) == expect(
         UpstreamError(type="BadRequestError", message="bad")
-    ]
-    assert run([sse({"error": {"code": 503, "message": "busy"}})]) == [
+    )
+    assert run([sse({"error": {"code": 503, "message": "busy"}})]) == expect(
         UpstreamError(type="503", message="busy")
-    ]
-    assert run([sse({"message": "odd"}, event="error")]) == [UpstreamError(message="odd")]
-    assert run([sse({"error": {"code": True}})]) == [UpstreamError()]
+    )
+    assert run([sse({"message": "odd"}, event="error")]) == expect(UpstreamError(message="odd"))
+    assert run([sse({"error": {"code": True}})]) == expect(UpstreamError())
 
 
 def test_whole_body_with_content_parts_and_error_body() -> None:
     body = {"choices": [{"message": {"content": [{"type": "text", "text": "hi"}]}}]}
-    assert run([JSONDocument(data=json.dumps(body).encode())], streaming=False) == [
+    assert run([JSONDocument(data=json.dumps(body).encode())], streaming=False) == expect(
         OutputChunk(kind=OutputKind.TEXT, text="hi"),
         StreamComplete(),
-    ]
+    )
     error = JSONDocument(data=b'{"error": {"type": "server_error", "message": "boom"}}')
-    assert run([error], streaming=False) == [UpstreamError(type="server_error", message="boom")]
+    assert run([error], streaming=False) == expect(
+        UpstreamError(type="server_error", message="boom"), StreamComplete()
+    )
 
 
 def test_whole_body_cut_short_or_not_an_object_ends_prematurely() -> None:
-    assert run([JSONDocument(data=b'{"choices": [')], streaming=False) == [PrematureEnd()]
-    assert run([JSONDocument(data=b"<html>502</html>")], streaming=False) == [PrematureEnd()]
-    assert run([], streaming=False) == [PrematureEnd()]
+    assert run([JSONDocument(data=b'{"choices": [')], streaming=False) == expect(PrematureEnd())
+    assert run([JSONDocument(data=b"<html>502</html>")], streaming=False) == expect(PrematureEnd())
+    assert run([], streaming=False) == expect(PrematureEnd())
 
 
 def test_whole_body_too_large_to_read_is_not_premature() -> None:
-    assert run([Oversize(size=9, limit=8)], streaming=False) == []
-    assert run([Oversize(size=9, limit=8)], streaming=True) == [PrematureEnd()]
+    assert run([Oversize(size=9, limit=8)], streaming=False) == expect()
+    assert run([Oversize(size=9, limit=8)], streaming=True) == expect(PrematureEnd())
 
 
 @settings(deadline=None)
 @given(st.lists(wire_events, max_size=12), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
-    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
-    assert not (any(isinstance(o, StreamComplete) for o in found) and found[-1] == PrematureEnd())
+    assert not (found.complete and found.premature)
 
 
 @settings(deadline=None)
@@ -307,7 +311,7 @@ def test_parse_request_never_raises(body: bytes) -> None:
 
 def test_choice_without_delta_still_finishes() -> None:
     found = run([sse({"choices": [{"index": 0, "finish_reason": "content_filter"}]})])
-    assert found == [FinishReason(reason="content_filter"), PrematureEnd()]
+    assert found == expect(FinishReason(reason="content_filter"), PrematureEnd())
 
 
 def test_wrongly_typed_parameters_are_left_out() -> None:

@@ -11,18 +11,15 @@ from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    StreamComplete,
 )
 from sidecar.genai.openai_completions import DIALECT
 from sidecar.wire.events import SSEMessage, WireEvent
-from tests.genai.common import observe_all
+from tests.genai.common import observe_all, recording
 from tests.genai.transcripts import request_bodies, wire_events
+from tests.steps import OutputChunk, PrematureEnd, State, StreamComplete, expect
 
 REQUEST = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="openai")
 
@@ -31,8 +28,8 @@ def parse(body: dict[str, Any]) -> RequestInfo | None:
     return DIALECT.parse_request("/v1/completions", json.dumps(body).encode(), "llama_cpp")
 
 
-def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> State:
+    return observe_all(recording(DIALECT, REQUEST, streaming), events)
 
 
 def test_request_is_a_text_completion_with_prompt_messages() -> None:
@@ -67,18 +64,18 @@ def test_empty_text_is_not_output() -> None:
         SSEMessage(event="message", data='{"choices": [{"text": 5, "index": 0}]}'),
         SSEMessage(event="message", data='{"choices": [{"text": "x", "index": 2}]}'),
     ]
-    assert run(events) == [OutputChunk(kind=OutputKind.TEXT, text="x", choice=2), PrematureEnd()]
+    assert run(events) == expect(OutputChunk(kind=OutputKind.TEXT, text="x", choice=2), PrematureEnd())
 
 
 def test_done_completes() -> None:
-    assert run([SSEMessage(event="message", data="[DONE]")]) == [StreamComplete()]
+    assert run([SSEMessage(event="message", data="[DONE]")]) == expect(StreamComplete())
 
 
 @settings(deadline=None)
 @given(st.lists(wire_events, max_size=12), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
-    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+    assert not (found.complete and found.premature)
 
 
 @settings(deadline=None)

@@ -8,24 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Observation,
     Operation,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
-    StreamComplete,
     Usage,
 )
 from sidecar.genai.openai_embeddings import DIALECT
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
-from tests.genai.common import observe_all
+from tests.genai.common import observe_all, recording
 from tests.genai.transcripts import request_bodies, wire_events
+from tests.steps import PrematureEnd, ResponseInfo, State, StreamComplete, expect
 
 REQUEST = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai")
 
 
-def run(events: Sequence[WireEvent], *, streaming: bool = False) -> list[Observation]:
-    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
+def run(events: Sequence[WireEvent], *, streaming: bool = False) -> State:
+    return observe_all(recording(DIALECT, REQUEST, streaming), events)
 
 
 def test_request_reads_the_model_and_never_streams() -> None:
@@ -37,26 +34,26 @@ def test_request_reads_the_model_and_never_streams() -> None:
 
 
 def test_body_without_usage() -> None:
-    assert run([JSONDocument(data=b'{"model": "bge", "data": []}')]) == [
+    assert run([JSONDocument(data=b'{"model": "bge", "data": []}')]) == expect(
         ResponseInfo(model="bge"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_an_sse_message_is_read_like_a_body() -> None:
     message = SSEMessage(event="message", data='{"usage": {"prompt_tokens": 4}}')
-    assert run([message], streaming=True) == [Usage(input_tokens=4), StreamComplete()]
+    assert run([message], streaming=True) == expect(Usage(input_tokens=4), StreamComplete())
 
 
 def test_unreadable_body_is_premature() -> None:
-    assert run([JSONDocument(data=b'{"data": [[0.1,')]) == [PrematureEnd()]
+    assert run([JSONDocument(data=b'{"data": [[0.1,')]) == expect(PrematureEnd())
 
 
 @settings(deadline=None)
 @given(st.lists(wire_events, max_size=6), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
-    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+    assert not (found.complete and found.premature)
 
 
 @settings(deadline=None)

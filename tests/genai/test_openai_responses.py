@@ -10,22 +10,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
-    StreamComplete,
     UpstreamError,
 )
 from sidecar.genai.openai_responses import DIALECT
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
-from tests.genai.common import observe_all, parse_ok
+from tests.genai.common import observe_all, parse_ok, recording
 from tests.genai.transcripts import request_bodies, wire_events
+from tests.steps import (
+    FinishReason,
+    OutputChunk,
+    PrematureEnd,
+    ResponseInfo,
+    State,
+    StreamComplete,
+    expect,
+)
 
 REQUEST = RequestInfo(operation=Operation.CHAT, provider="openai")
 
@@ -38,11 +41,11 @@ def event(payload: dict[str, Any], name: str = "message") -> SSEMessage:
     return SSEMessage(event=name, data=json.dumps(payload))
 
 
-def run(events: Sequence[WireEvent], *, streaming: bool = True) -> list[Observation]:
-    return observe_all(DIALECT.observer(REQUEST, streaming=streaming), events)
+def run(events: Sequence[WireEvent], *, streaming: bool = True) -> State:
+    return observe_all(recording(DIALECT, REQUEST, streaming), events)
 
 
-def body(payload: dict[str, Any]) -> list[Observation]:
+def body(payload: dict[str, Any]) -> State:
     return run([JSONDocument(data=json.dumps(payload).encode())], streaming=False)
 
 
@@ -97,7 +100,7 @@ def test_delta_kinds_and_empty_deltas() -> None:
         event({"delta": "named by the SSE event"}, name="response.output_text.delta"),
         event({"type": "response.output_item.added", "item": {"type": "function_call"}}),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         OutputChunk(kind=OutputKind.TEXT, text="No"),
         OutputChunk(kind=OutputKind.TEXT, text="spoken"),
         OutputChunk(kind=OutputKind.TOOL_CALL, text="x"),
@@ -106,7 +109,7 @@ def test_delta_kinds_and_empty_deltas() -> None:
         OutputChunk(kind=OutputKind.REASONING, text="hmm"),
         OutputChunk(kind=OutputKind.TEXT, text="named by the SSE event"),
         PrematureEnd(),
-    ]
+    )
 
 
 def test_lifecycle_events_give_identity_only() -> None:
@@ -116,32 +119,32 @@ def test_lifecycle_events_give_identity_only() -> None:
         event({"type": "response.in_progress", "response": {**response, "model": "m2"}}),
         event({"type": "response.created"}),
     ])  # fmt: skip
-    assert found == [
+    assert found == expect(
         ResponseInfo(model="m", id="resp_1"),
         ResponseInfo(model="m2", id="resp_1"),
         PrematureEnd(),
-    ]
+    )
 
 
 def test_terminal_statuses() -> None:
-    def finish(response: dict[str, Any]) -> list[Observation]:
+    def finish(response: dict[str, Any]) -> State:
         return run([event({"type": "response.completed", "response": response})])
 
-    assert finish({"status": "incomplete"}) == [FinishReason(reason="incomplete"), StreamComplete()]
-    assert finish({"status": "cancelled"}) == [FinishReason(reason="cancelled"), StreamComplete()]
-    assert finish({"status": "in_progress"}) == [StreamComplete()]
-    assert run([event({"type": "response.failed"})]) == [StreamComplete()]
+    assert finish({"status": "incomplete"}) == expect(FinishReason(reason="incomplete"), StreamComplete())
+    assert finish({"status": "cancelled"}) == expect(FinishReason(reason="cancelled"), StreamComplete())
+    assert finish({"status": "in_progress"}) == expect(StreamComplete())
+    assert run([event({"type": "response.failed"})]) == expect(StreamComplete())
 
 
 def test_error_event_without_code_uses_nested_error() -> None:
     nested = event({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}})
-    assert run([nested]) == [UpstreamError(type="rate_limit_error", message="slow")]
+    assert run([nested]) == expect(UpstreamError(type="rate_limit_error", message="slow"))
     bare = event({"message": "bad"}, name="error")
-    assert run([bare]) == [UpstreamError(message="bad")]
+    assert run([bare]) == expect(UpstreamError(message="bad"))
 
 
 def test_malformed_event_is_skipped() -> None:
-    assert run([SSEMessage(event="response.completed", data="{oops")]) == [PrematureEnd()]
+    assert run([SSEMessage(event="response.completed", data="{oops")]) == expect(PrematureEnd())
 
 
 def test_whole_body_items() -> None:
@@ -160,7 +163,7 @@ def test_whole_body_items() -> None:
             "junk",
         ],
     })  # fmt: skip
-    assert found == [
+    assert found == expect(
         ResponseInfo(model="m", id="resp_2"),
         OutputChunk(kind=OutputKind.TEXT, text="A"),
         OutputChunk(kind=OutputKind.TEXT, text="B"),
@@ -170,28 +173,28 @@ def test_whole_body_items() -> None:
         OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
         FinishReason(reason="completed"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_whole_failed_response_is_not_an_error_body() -> None:
     found = body({"id": "r", "status": "failed", "error": {"code": "server_error", "message": "x"}})
-    assert found == [
+    assert found == expect(
         ResponseInfo(id="r"),
         FinishReason(reason="error"),
         UpstreamError(type="server_error", message="x"),
         StreamComplete(),
-    ]
+    )
 
 
 def test_whole_body_that_is_not_json_is_premature() -> None:
-    assert run([JSONDocument(data=b"Bad Gateway")], streaming=False) == [PrematureEnd()]
+    assert run([JSONDocument(data=b"Bad Gateway")], streaming=False) == expect(PrematureEnd())
 
 
 @settings(deadline=None)
 @given(st.lists(wire_events, max_size=12), st.booleans())
 def test_observer_never_raises(events: list[WireEvent], streaming: bool) -> None:
     found = run(events, streaming=streaming)
-    assert sum(isinstance(o, StreamComplete) for o in found) <= 1
+    assert not (found.complete and found.premature)
 
 
 @settings(deadline=None)

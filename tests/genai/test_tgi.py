@@ -14,20 +14,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    StreamComplete,
     Usage,
 )
 from sidecar.genai.tgi import DIALECT
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
-from tests.genai.common import ODD, encode, message_events_over, observe_all, request_bodies_over
+from tests.genai.common import ODD, encode, message_events_over, observe_all, recording, request_bodies_over
+from tests.steps import (
+    OutputChunk,
+    PrematureEnd,
+    State,
+    StreamComplete,
+    expect,
+    outputs,
+    outputs_of,
+)
 
 _REQUESTS = request_bodies_over(
     (
@@ -51,9 +55,9 @@ def parse(path: str, body: Any) -> RequestInfo | None:
     return DIALECT.parse_request(path, encode(body), "tgi")
 
 
-def observe(events: list[Any], *, streaming: bool = True) -> list[Observation]:
+def observe(events: list[Any], *, streaming: bool = True) -> State:
     request = RequestInfo(operation=Operation.TEXT_COMPLETION, provider="tgi")
-    return observe_all(DIALECT.observer(request, streaming=streaming), events)
+    return observe_all(recording(DIALECT, request, streaming), events)
 
 
 def token(text: str, *, special: bool = False, index: int = 1) -> dict[str, Any]:
@@ -131,42 +135,42 @@ def test_parse_request_never_raises(body: bytes) -> None:
 )
 def test_finish_reasons(reason: str, expected: str) -> None:
     out = observe([{**token("x"), "generated_text": "x", "details": {"finish_reason": reason}}])
-    assert FinishReason(reason=expected) in out
+    assert out.finish_reasons == {0: expected}
 
 
 def test_special_and_empty_tokens_are_not_output() -> None:
     events = [token(""), token("<|eot|>", special=True), token("a")]
-    assert observe(events) == [OutputChunk(kind=OutputKind.TEXT, text="a"), PrematureEnd()]
+    assert observe(events) == expect(OutputChunk(kind=OutputKind.TEXT, text="a"), PrematureEnd())
 
 
 def test_token_index_is_a_position_not_a_choice() -> None:
-    assert observe([token("a", index=7)])[0] == OutputChunk(kind=OutputKind.TEXT, text="a")
+    assert outputs_of(observe([token("a", index=7)])) == outputs(OutputChunk(kind=OutputKind.TEXT, text="a"))
 
 
 def test_prompt_tokens_from_older_servers() -> None:
     out = observe([{"generated_text": "", "details": {"prompt_tokens": 3, "generated_tokens": 0}}])
-    assert out == [Usage(input_tokens=3, output_tokens=0), StreamComplete()]
+    assert out == expect(Usage(input_tokens=3, output_tokens=0), StreamComplete())
 
 
 def test_non_streamed_list_from_the_compat_route() -> None:
     body = [{"generated_text": "a"}, {"generated_text": "b"}, 3]
     out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
-    assert out == [
+    assert out == expect(
         OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
         StreamComplete(),
-    ]
+    )
 
 
 def test_non_streamed_empty_generation_still_completes() -> None:
     out = observe([JSONDocument(data=b'{"generated_text": ""}')], streaming=False)
-    assert out == [StreamComplete()]
+    assert out == expect(StreamComplete())
 
 
 def test_odd_events_are_skipped() -> None:
     events: list[Any] = [Oversize(size=2, limit=1), SSEMessage(event="message", data="{"), "str"]
-    assert observe(events) == [PrematureEnd()]
-    assert observe(events, streaming=False) == []
+    assert observe(events) == expect(PrematureEnd())
+    assert observe(events, streaming=False) == expect()
 
 
 _events = message_events_over(

@@ -5,16 +5,14 @@ Corpus layout (``tests/data/transcripts/<dialect>/``):
 * ``<case>.<ext>`` is the raw response body as the server sends it; the extension picks the
   decoder: ``.sse`` -> ``SSEDecoder``, ``.ndjson`` -> ``NDJSONDecoder``, ``.json`` ->
   ``JSONBodyDecoder`` (a non-streamed body), ``.jsonarray`` -> ``JSONArrayDecoder``.
-* ``<case>.expected.json`` is ``{"source", "dialect", "request"?, "path"?, "observations"}``,
-  written by hand: ``observations`` lists every observation in order, each as
-  ``{"type": "<ClassName>", ...fields}`` (fields left out take their defaults). The field
-  ``UpstreamError.type`` shares its name with the class key: write it as a second ``"type"``
-  key after the first (``{"type": "UpstreamError", "type": "overloaded_error", ...}``, read
-  in order) or as ``"error_type"``.
+* ``<case>.expected.json`` is ``{"source", "dialect", "request"?, "path"?, "expected"}``,
+  written by hand: ``expected`` is the call's final state (see ``tests/data/transcripts/README.md``
+  for the keys): the output chunks in arrival order, the output text per choice, usage, server
+  timing, finish reasons, response model and id, the upstream error, complete and premature.
 
-:func:`observe_transcript` returns the observations of one transcript; :func:`check_transcript`
+:func:`observe_transcript` returns the final state of one transcript; :func:`check_transcript`
 feeds it whole, byte by byte and at seeded random split points and asserts each way gives the
-expected list. ``test_transcripts.py`` runs it for every ``*.expected.json`` it finds.
+expected state. ``test_transcripts.py`` runs it for every ``*.expected.json`` it finds.
 """
 
 from __future__ import annotations
@@ -23,23 +21,23 @@ import dataclasses
 import json
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from sidecar.genai import observations as obs_types
-from sidecar.genai.dialect import Dialect, ResponseObserver
-from sidecar.genai.observations import Observation, Operation, RequestInfo
+from sidecar.genai.dialect import Dialect
+from sidecar.genai.observations import Operation, RequestInfo, ServerTiming, UpstreamError, Usage
 from sidecar.genai.registry import DEFAULT_PROVIDERS, DIALECTS
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
 from sidecar.wire.jsonarray import JSONArrayDecoder
 from sidecar.wire.jsonbody import JSONBodyDecoder
 from sidecar.wire.ndjson import NDJSONDecoder
 from sidecar.wire.sse import SSEDecoder
-from tests.helpers import Feedable, feed_split, split_at
+from tests.helpers import Feedable, split_at
+from tests.steps import RecordingAccumulator, State, state_of
 
 ROOT: Final = Path(__file__).resolve().parents[1] / "data" / "transcripts"
 
@@ -65,20 +63,6 @@ DEFAULT_PATHS: Final = {
     "cohere": "/v2/chat",
 }
 
-_TYPES: Final[dict[str, type[Any]]] = {
-    cls.__name__: cls
-    for cls in (
-        obs_types.OutputChunk,
-        obs_types.Usage,
-        obs_types.FinishReason,
-        obs_types.ResponseInfo,
-        obs_types.UpstreamError,
-        obs_types.ServerTiming,
-        obs_types.StreamComplete,
-        obs_types.PrematureEnd,
-    )
-}
-
 _EXPECTED_SUFFIX: Final = ".expected.json"
 
 
@@ -92,7 +76,7 @@ class Transcript:
     dialect_name: str
     request: dict[str, Any] | None
     path: str
-    expected: list[dict[str, Any]]
+    expected: dict[str, Any]
 
     @property
     def dialect(self) -> Dialect:
@@ -117,20 +101,9 @@ def case_id(expected_path: Path) -> str:
     return f"{expected_path.parent.name}/{expected_path.name.removesuffix(_EXPECTED_SUFFIX)}"
 
 
-_FIELD_TYPE: Final = "error_type"
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object where a repeated ``"type"`` key is the ``type`` field (see module doc)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        found[_FIELD_TYPE if key == "type" and "type" in found else key] = value
-    return found
-
-
 def load(expected_path: Path) -> Transcript:
     """Read an expected file and find its body file (exactly one known extension)."""
-    spec = json.loads(expected_path.read_text(encoding="utf-8"), object_pairs_hook=_object)
+    spec = json.loads(expected_path.read_text(encoding="utf-8"))
     stem = expected_path.name.removesuffix(_EXPECTED_SUFFIX)
     bodies = [expected_path.with_name(stem + ext) for ext in DECODERS]
     found = [p for p in bodies if p.exists()]
@@ -145,7 +118,7 @@ def load(expected_path: Path) -> Transcript:
         dialect_name=dialect_name,
         request=spec.get("request"),
         path=spec.get("path") or DEFAULT_PATHS[dialect_name],
-        expected=spec["observations"],
+        expected=spec["expected"],
     )
 
 
@@ -157,82 +130,60 @@ def request_info(transcript: Transcript) -> RequestInfo:
     return info if info is not None else RequestInfo(operation=Operation.CHAT, provider=provider)
 
 
-class _Tap:
-    """Decoder + observer behind one ``feed`` / ``close`` pair, as the proxy's tap drives them."""
-
-    def __init__(self, transcript: Transcript, request: RequestInfo) -> None:
-        make_decoder, streaming = DECODERS[transcript.body_path.suffix]
-        self.decoder = make_decoder()
-        self.observer: ResponseObserver = transcript.dialect.observer(request, streaming=streaming)
-
-    def feed(self, data: bytes) -> list[Observation]:
-        return [o for event in self.decoder.feed(data) for o in self.observer.observe(event)]
-
-    def close(self) -> list[Observation]:
-        found = [o for event in self.decoder.close() for o in self.observer.observe(event)]
-        return found + self.observer.close()
-
-
-def observe_transcript(
-    path: Path, *, chunks: Callable[[bytes], Iterable[bytes]] | None = None
-) -> list[Observation]:
-    """Observations of one transcript (``path``: its expected file), fed in ``chunks(body)``
-    (default: whole)."""
+def observe_transcript(path: Path, *, chunks: Callable[[bytes], Iterable[bytes]] | None = None) -> State:
+    """The final state of one transcript (``path``: its expected file), fed in ``chunks(body)``
+    (default: whole), as the proxy's tap drives decoder and observer. Each event's returned
+    chunk count must match the output the observer wrote."""
     transcript = load(path)
-    request = request_info(transcript)
+    make_decoder, streaming = DECODERS[transcript.body_path.suffix]
+    decoder = make_decoder()
+    acc = RecordingAccumulator()
+    observer = transcript.dialect.observer(request_info(transcript), streaming=streaming, accumulator=acc)
     body = transcript.body
     pieces = list(chunks(body)) if chunks is not None else [body]
-    make = lambda: _Tap(transcript, request)  # noqa: E731
-    return feed_split(make, b"".join(pieces), _offsets(pieces))
+    for piece in [*pieces, None]:
+        for event in decoder.feed(piece) if piece is not None else decoder.close():
+            before = len(acc.arrivals)
+            assert observer.observe(event) == len(acc.arrivals) - before
+    observer.close()
+    return state_of(acc)
 
 
-def _offsets(pieces: Sequence[bytes]) -> list[int]:
-    total, points = 0, []
-    for piece in pieces[:-1]:
-        total += len(piece)
-        points.append(total)
-    return points
+def expected_state(transcript: Transcript) -> State:
+    """The hand-written expected state of a transcript."""
+    spec = transcript.expected
+    usage = spec.get("usage")
+    timing = spec.get("server_timing")
+    error = spec.get("error")
+    return State(
+        chunks=tuple((kind, choice) for kind, choice in spec.get("output_chunks", ())),
+        output={int(choice): dict(texts) for choice, texts in spec.get("output", {}).items()},
+        usage=Usage(**usage) if usage is not None else None,
+        server_timing=ServerTiming(**timing) if timing is not None else None,
+        finish_reasons={int(choice): reason for choice, reason in spec.get("finish_reasons", {}).items()},
+        response_model=spec.get("response_model"),
+        response_id=spec.get("response_id"),
+        error=UpstreamError(**error) if error is not None else None,
+        complete=spec.get("complete", False),
+        premature=spec.get("premature", False),
+    )
 
 
-def as_dict(observation: Observation) -> dict[str, Any]:
-    """An observation as ``{"observation": ClassName, ...fields}`` (enums as their values)."""
-    fields = {
-        f.name: (v.value if hasattr(v, "value") else v)
-        for f in dataclasses.fields(observation)
-        for v in [getattr(observation, f.name)]
-    }
-    return {"observation": type(observation).__name__, **fields}
-
-
-def expected_observations(transcript: Transcript) -> list[dict[str, Any]]:
-    """The expected list, each entry completed with its dataclass defaults."""
-    found = []
-    for entry in transcript.expected:
-        fields = dict(entry)
-        cls = _TYPES[fields.pop("type")]
-        if _FIELD_TYPE in fields:
-            fields["type"] = fields.pop(_FIELD_TYPE)
-        if cls is obs_types.OutputChunk and "kind" in fields:
-            fields["kind"] = obs_types.OutputKind(fields["kind"])
-        found.append(as_dict(cls(**fields)))
-    return found
-
-
-def same(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
-    """Equal lists of observation dicts, floats compared to 1e-9 relative."""
-    if len(actual) != len(expected):
+def same(actual: State, expected: State) -> bool:
+    """Equal states, floats (server timings) compared to 1e-9 relative."""
+    a, e = actual.server_timing, expected.server_timing
+    if (a is None) != (e is None):
         return False
-    for a, e in zip(actual, expected, strict=True):
-        if a.keys() != e.keys():
-            return False
-        for key, value in a.items():
-            other = e[key]
-            if isinstance(value, float) and isinstance(other, (int, float)):
-                if not math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12):
-                    return False
-            elif value != other:
+    if a is not None and e is not None:
+        for f in dataclasses.fields(a):
+            x, y = getattr(a, f.name), getattr(e, f.name)
+            if (x is None) != (y is None):
                 return False
-    return True
+            if x is not None and not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
+                return False
+    return dataclasses.replace(actual, server_timing=None) == dataclasses.replace(
+        expected, server_timing=None
+    )
 
 
 def random_chunks(seed: int) -> Callable[[bytes], list[bytes]]:
@@ -252,15 +203,15 @@ def bytewise(body: bytes) -> list[bytes]:
 
 
 def check_transcript(path: Path, *, seeds: Iterable[int] = range(8)) -> None:
-    """Assert the transcript yields its expected observations whole, byte by byte and split."""
-    want = expected_observations(load(path))
+    """Assert the transcript yields its expected state whole, byte by byte and split."""
+    want = expected_state(load(path))
     ways: list[tuple[str, Callable[[bytes], Iterable[bytes]] | None]] = [
         ("whole", None),
         ("byte by byte", bytewise),
     ]
     ways += [(f"split (seed {seed})", random_chunks(seed)) for seed in seeds]
     for label, chunks in ways:
-        got = [as_dict(o) for o in observe_transcript(path, chunks=chunks)]
+        got = observe_transcript(path, chunks=chunks)
         assert same(got, want), f"{case_id(path)} {label}:\n got {got}\nwant {want}"
 
 

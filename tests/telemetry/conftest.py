@@ -22,6 +22,8 @@ from sidecar.config import (
 )
 from sidecar.genai.observations import Operation, RequestInfo
 from sidecar.telemetry.pipeline import Telemetry
+from sidecar.telemetry.recorder import StreamRecorder
+from tests.steps import Step, apply
 
 SERVER_ADDRESS = "model-server.local"
 SERVER_PORT = 11434
@@ -145,3 +147,10 @@ def chat(**fields: Any) -> RequestInfo:
     }
     base.update(fields)
     return RequestInfo(**base)
+
+
+def observe(recorder: StreamRecorder, step: Step, t: float) -> None:
+    """One response fact, as the tap hands it over: written into the call's accumulator, and an
+    output chunk also timed at ``t``."""
+    if apply(recorder.call, step):
+        recorder.output(t, 1)

@@ -9,14 +9,12 @@ import pytest
 
 from sidecar.config import CaptureConfig
 from sidecar.genai.observations import (
-    FinishReason,
     Message,
-    OutputChunk,
     OutputKind,
     RequestInfo,
-    StreamComplete,
 )
 from sidecar.telemetry.capture import Redactor, fit
+from tests.steps import FinishReason, OutputChunk, StreamComplete
 from tests.telemetry.conftest import MakeSink, Sink, chat
 from tests.telemetry.test_recorder_metrics import run
 

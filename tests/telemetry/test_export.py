@@ -14,9 +14,10 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
-from sidecar.genai.observations import OutputChunk, OutputKind, Usage
+from sidecar.genai.observations import OutputKind, Usage
 from sidecar.telemetry.pipeline import Telemetry
-from tests.telemetry.conftest import chat
+from tests.steps import OutputChunk
+from tests.telemetry.conftest import chat, observe
 
 HANG_LIMIT_S = 60.0
 
@@ -65,8 +66,8 @@ def record_calls(telemetry: Telemetry, count: int) -> int:
     def work() -> None:
         for i in range(count):
             recorder = telemetry.start(request=chat(), method="POST", headers={}, t0=float(i))
-            recorder.observe(OutputChunk(kind=OutputKind.TEXT, text="x"), i + 0.1)
-            recorder.observe(Usage(input_tokens=1, output_tokens=1), i + 0.2)
+            observe(recorder, OutputChunk(kind=OutputKind.TEXT, text="x"), i + 0.1)
+            observe(recorder, Usage(input_tokens=1, output_tokens=1), i + 0.2)
             recorder.finish(i + 0.3, status=200, response_bytes=10)
             done.append(i)
 

@@ -9,13 +9,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.config import CostConfig
 from sidecar.genai.observations import (
-    OutputChunk,
     OutputKind,
     ServerTiming,
     Usage,
 )
 from sidecar.telemetry import semconv
-from tests.telemetry.conftest import MakeSink, Sink, chat
+from tests.steps import OutputChunk
+from tests.telemetry.conftest import MakeSink, Sink, chat, observe
 from tests.telemetry.test_recorder_metrics import STREAM, run
 
 
@@ -69,7 +69,7 @@ def test_exposition_samples_and_labels(make_sink: MakeSink, tmp_path: Path) -> N
 
 def test_histogram_buckets_in_exposition(sink: Sink) -> None:
     recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=0.0)
-    recorder.observe(OutputChunk(kind=OutputKind.TEXT, text="x"), 0.03)
+    observe(recorder, OutputChunk(kind=OutputKind.TEXT, text="x"), 0.03)
     recorder.finish(0.5, status=200, response_bytes=1)
     body, _ = sink.telemetry.prometheus_exposition()
     bounds = [

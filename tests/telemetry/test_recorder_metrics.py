@@ -8,21 +8,16 @@ from typing import Any
 import pytest
 
 from sidecar.genai.observations import (
-    FinishReason,
-    Observation,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
     ServerTiming,
-    StreamComplete,
     UpstreamError,
     Usage,
 )
 from sidecar.telemetry.recorder import StreamRecorder
-from tests.telemetry.conftest import SERVER_ADDRESS, SERVER_PORT, MakeSink, Sink, chat
+from tests.steps import FinishReason, OutputChunk, PrematureEnd, ResponseInfo, Step, StreamComplete
+from tests.telemetry.conftest import SERVER_ADDRESS, SERVER_PORT, MakeSink, Sink, chat, observe
 
 T0 = 1000.0
 
@@ -33,7 +28,7 @@ def text(t: str = "x", choice: int = 0) -> OutputChunk:
 
 def run(
     sink: Sink,
-    script: Sequence[tuple[float, Observation]],
+    script: Sequence[tuple[float, Step]],
     *,
     request: RequestInfo | None = None,
     end: float = T0 + 1.0,
@@ -48,13 +43,13 @@ def run(
     )
     recorder.response_started(status, T0 + 0.01)
     for t, obs in script:
-        recorder.observe(obs, t)
+        observe(recorder, obs, t)
     recorder.finish(end, status=status, response_bytes=321)
     return recorder
 
 
 #: Four output chunks: TTFC 0.25 s, gaps 0.05, 0.10, 0.30 s; usage 12 in / 4 out.
-STREAM: list[tuple[float, Observation]] = [
+STREAM: list[tuple[float, Step]] = [
     (T0 + 0.02, ResponseInfo(model="llama3:8b", id="resp-1")),
     (T0 + 0.25, text("Hel")),
     (T0 + 0.30, text("lo")),
@@ -238,7 +233,7 @@ def test_single_output_token_gives_no_derived_tpot(sink: Sink) -> None:
     ],
 )
 def test_error_type_on_duration_only(
-    sink: Sink, script: list[tuple[float, Observation]], status: int, expected: str
+    sink: Sink, script: list[tuple[float, Step]], status: int, expected: str
 ) -> None:
     run(sink, script, status=status)
     duration = one(sink, "gen_ai.client.operation.duration")
@@ -269,7 +264,7 @@ def test_finishing_happens_exactly_once(sink: Sink) -> None:
     recorder = run(sink, STREAM)
     recorder.finish(T0 + 5.0, status=200, response_bytes=999)
     recorder.fail("client_cancel", T0 + 6.0)
-    recorder.observe(text(), T0 + 7.0)
+    observe(recorder, text(), T0 + 7.0)
     assert one(sink, "gen_ai.client.operation.duration").count == 1
     assert one(sink, "gen_ai.client.operation.time_per_output_chunk").count == 3
     assert one(sink, "genai_sidecar.proxied.bytes").value == 321
@@ -281,7 +276,7 @@ def test_non_genai_request_gets_http_metrics_only(sink: Sink) -> None:
     recorder = sink.telemetry.start(request=None, method="get", headers={}, t0=T0)
     carrier: dict[str, str] = {}
     recorder.inject(carrier)
-    recorder.observe(text(), T0 + 0.1)
+    observe(recorder, text(), T0 + 0.1)
     recorder.finish(T0 + 0.5, status=200, response_bytes=10)
     assert carrier == {}
     http = one(sink, "http.server.request.duration")
@@ -319,8 +314,7 @@ def test_tap_errors_counted_by_reason(sink: Sink) -> None:
 
 def test_internal_failure_never_raises_and_is_counted(sink: Sink) -> None:
     recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=T0)
-    bad = OutputChunk(kind=OutputKind.TEXT, text="x", choice="zero")  # type: ignore[arg-type]
-    recorder.observe(bad, T0 + 0.1)
+    recorder.output(T0 + 0.1, "one")  # type: ignore[arg-type]
     recorder.finish(T0 + 1.0, status=200, response_bytes=0)
     points = by_attr(sink, "genai_sidecar.tap.errors", "reason")
     assert points["telemetry"].value == 1

@@ -9,17 +9,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from sidecar.config import ConfigError
 from sidecar.genai.observations import (
-    FinishReason,
     Operation,
-    OutputChunk,
     OutputKind,
-    PrematureEnd,
     RequestInfo,
-    ResponseInfo,
-    StreamComplete,
     Usage,
 )
-from tests.telemetry.conftest import SERVER_ADDRESS, SERVER_PORT, MakeSink, Sink, chat
+from tests.steps import FinishReason, OutputChunk, PrematureEnd, ResponseInfo, StreamComplete
+from tests.telemetry.conftest import SERVER_ADDRESS, SERVER_PORT, MakeSink, Sink, chat, observe
 from tests.telemetry.test_recorder_metrics import STREAM, run
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -162,9 +158,9 @@ def test_premature_end_reports_error_finish_reason(sink: Sink) -> None:
 
 def test_failure_fills_missing_finish_reasons_with_error(sink: Sink) -> None:
     recorder = sink.telemetry.start(request=chat(choice_count=2), method="POST", headers={}, t0=0.0)
-    recorder.observe(OutputChunk(kind=OutputKind.TEXT, text="a", choice=0), 0.1)
-    recorder.observe(OutputChunk(kind=OutputKind.TEXT, text="b", choice=1), 0.1)
-    recorder.observe(FinishReason(reason="stop", choice=0), 0.2)
+    observe(recorder, OutputChunk(kind=OutputKind.TEXT, text="a", choice=0), 0.1)
+    observe(recorder, OutputChunk(kind=OutputKind.TEXT, text="b", choice=1), 0.1)
+    observe(recorder, FinishReason(reason="stop", choice=0), 0.2)
     recorder.fail("client_cancel", 0.3)
     span = sink.span()
     assert span.attributes["gen_ai.response.finish_reasons"] == ("stop", "error")

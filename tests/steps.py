@@ -1,0 +1,199 @@
+"""Response facts as data, for tests: what a response says, and the final state it must leave.
+
+A *step* is one fact a response carries: an output chunk, a usage report, a finish reason, the
+response model and id, an in-body error, the server's own timings, the terminal event, or (at
+the end) a premature end. Tests write what a body must yield as a list of steps;
+
+* :func:`expect` folds such a list into the final :class:`State` by the accumulator's rules,
+  written out here on their own (replace-not-add usage and timings, last finish reason per
+  choice, last non-empty model and id, last error), so a test compares against facts rather
+  than against the code under test;
+* :func:`state_of` reads a :class:`RecordingAccumulator` into the same shape;
+* :func:`apply` writes a step into an accumulator the way a dialect does (the telemetry tests
+  script a recorder with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from sidecar.genai.accumulator import MAX_CHOICES, CallAccumulator
+from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, Usage
+
+#: Capture limit the recording accumulator uses: far above any test's output.
+CAPTURE_CHARS = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputChunk:
+    kind: OutputKind
+    text: str = ""
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishReason:
+    reason: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseInfo:
+    model: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamComplete:
+    """The terminal event arrived (or a non-streamed body was read whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrematureEnd:
+    """The body ended neither complete nor failed."""
+
+
+Step: TypeAlias = (
+    OutputChunk
+    | Usage
+    | FinishReason
+    | ResponseInfo
+    | UpstreamError
+    | ServerTiming
+    | StreamComplete
+    | PrematureEnd
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """A response's final state: the output chunks in arrival order as ``(kind, choice)``, the
+    output text per choice and kind, and what the accumulator keeps."""
+
+    chunks: tuple[tuple[str, int], ...] = ()
+    output: dict[int, dict[str, str]] = field(default_factory=dict)
+    usage: Usage | None = None
+    server_timing: ServerTiming | None = None
+    finish_reasons: dict[int, str] = field(default_factory=dict)
+    response_model: str | None = None
+    response_id: str | None = None
+    error: UpstreamError | None = None
+    complete: bool = False
+    premature: bool = False
+
+
+def _replace(old: Any, new: Any) -> Any:
+    """Fields ``new`` sets replace those of ``old`` (both the same dataclass type, or old None)."""
+    if old is None:
+        return new
+    fields = {name: getattr(new, name) for name in new.__slots__}
+    return type(new)(**{k: (v if v is not None else getattr(old, k)) for k, v in fields.items()})
+
+
+def expect(*steps: Step) -> State:
+    """The final state ``steps`` give."""
+    chunks: list[tuple[str, int]] = []
+    output: dict[int, dict[str, str]] = {}
+    values: dict[str, Any] = {"finish_reasons": {}}
+    for step in steps:
+        if isinstance(step, OutputChunk):
+            chunks.append((step.kind.value, step.choice))
+            if step.text and 0 <= step.choice < MAX_CHOICES:
+                texts = output.setdefault(step.choice, {})
+                texts[step.kind.value] = texts.get(step.kind.value, "") + step.text
+        elif isinstance(step, Usage):
+            if step != Usage():
+                values["usage"] = _replace(values.get("usage"), step)
+        elif isinstance(step, ServerTiming):
+            if step != ServerTiming():
+                values["server_timing"] = _replace(values.get("server_timing"), step)
+        elif isinstance(step, FinishReason):
+            if 0 <= step.choice < MAX_CHOICES:
+                values["finish_reasons"][step.choice] = step.reason
+        elif isinstance(step, ResponseInfo):
+            if step.model:
+                values["response_model"] = step.model
+            if step.id:
+                values["response_id"] = step.id
+        elif isinstance(step, UpstreamError):
+            values["error"] = step
+        elif isinstance(step, StreamComplete):
+            values["complete"] = True
+        elif isinstance(step, PrematureEnd):
+            values["premature"] = True
+    return State(chunks=tuple(chunks), output=output, **values)
+
+
+class RecordingAccumulator(CallAccumulator):
+    """An accumulator that also keeps each output chunk's kind and choice, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(capture_bytes=CAPTURE_CHARS)
+        self.arrivals: list[tuple[str, int]] = []
+
+    def output(self, kind: OutputKind, text: str, choice: int = 0) -> None:
+        self.arrivals.append((kind.value, choice))
+        super().output(kind, text, choice)
+
+
+def state_of(acc: RecordingAccumulator) -> State:
+    """The final state an accumulator holds."""
+    return State(
+        chunks=tuple(acc.arrivals),
+        output={
+            choice: {kind.value: text for kind, text in kinds.items() if text}
+            for choice, kinds in acc.captured_output().items()
+        },
+        usage=acc.usage_report(),
+        server_timing=acc.server_timing_report(),
+        finish_reasons=dict(acc.finish_reasons),
+        response_model=acc.response_model,
+        response_id=acc.response_id,
+        error=acc.error_report(),
+        complete=acc.complete,
+        premature=acc.premature,
+    )
+
+
+def apply(acc: CallAccumulator, step: Step) -> int:
+    """Write one step into ``acc`` as a dialect would; the number of output chunks it was."""
+    if isinstance(step, OutputChunk):
+        acc.output(step.kind, step.text, step.choice)
+        return 1
+    if isinstance(step, Usage):
+        acc.usage(
+            input_tokens=step.input_tokens,
+            output_tokens=step.output_tokens,
+            cache_read_tokens=step.cache_read_tokens,
+            cache_write_tokens=step.cache_write_tokens,
+            reasoning_tokens=step.reasoning_tokens,
+        )
+    elif isinstance(step, ServerTiming):
+        acc.server_timing(
+            time_to_first_token_s=step.time_to_first_token_s,
+            time_per_output_token_s=step.time_per_output_token_s,
+            request_duration_s=step.request_duration_s,
+        )
+    elif isinstance(step, FinishReason):
+        acc.finish_reason(step.reason, step.choice)
+    elif isinstance(step, ResponseInfo):
+        acc.identify(step.model, step.id)
+    elif isinstance(step, UpstreamError):
+        acc.error(step.type, step.message)
+    elif isinstance(step, StreamComplete):
+        acc.terminal()
+    elif isinstance(step, PrematureEnd):
+        acc.premature = True
+    return 0
+
+
+def outputs(*steps: OutputChunk) -> tuple[tuple[tuple[str, int], ...], dict[int, dict[str, str]]]:
+    """The output chunks and output text ``steps`` give (compare with :func:`outputs_of`)."""
+    state = expect(*steps)
+    return state.chunks, state.output
+
+
+def outputs_of(state: State) -> tuple[tuple[tuple[str, int], ...], dict[int, dict[str, str]]]:
+    """A state's output chunks and output text."""
+    return state.chunks, state.output
