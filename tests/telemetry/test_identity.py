@@ -34,8 +34,8 @@ def key_file(tmp_path: Path, key: bytes = KEY) -> str:
     return str(path)
 
 
-def call(sink: Sink, headers: dict[str, str]) -> None:
-    recorder = sink.telemetry.start(request=chat(), method="POST", headers=headers, t0=1.0)
+def call(sink: Sink, headers: dict[str, str], **request: Any) -> None:
+    recorder = sink.telemetry.start(request=chat(**request), method="POST", headers=headers, t0=1.0)
     recorder.response_started(200, 1.01)
     recorder.finish(1.5, status=200, response_bytes=10)
 
@@ -207,6 +207,22 @@ def test_conversation_id_from_a_configured_header(make_sink: MakeSink) -> None:
     assert sink.span().attributes["gen_ai.conversation.id"] == "conv-7"  # type: ignore[index]
     for point in sink.points("gen_ai.client.operation.duration"):
         assert "gen_ai.conversation.id" not in point.attributes
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        ({"x-conversation-id": "from-header"}, "from-body", "from-header"),  # the operator's header wins
+        ({}, "from-body", "from-body"),  # else the request's own field (Responses `conversation`)
+        ({}, None, None),  # else nothing: never made up
+    ],
+)
+def test_conversation_id_header_wins_over_the_body_and_nothing_is_invented(
+    make_sink: MakeSink, headers: dict[str, str], body: str | None, expected: str | None
+) -> None:
+    sink = make_sink(identity=IdentityConfig(conversation_id_header="x-conversation-id"))
+    call(sink, headers, conversation_id=body)
+    assert sink.span().attributes.get("gen_ai.conversation.id") == expected  # type: ignore[union-attr]
 
 
 def test_disabled_extractor_adds_nothing() -> None:
