@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench import procfs
+from bench import machine, procfs
 from bench.client import LoadResult, run_loadgen
 from bench.scrape import TTFC_COUNT, Scraper, fetch_metrics, sample_total
 from bench.servers import Server
@@ -32,6 +32,8 @@ class TargetRun:
     load: LoadResult = field(default_factory=LoadResult)
     cpu_s: float = 0.0
     """Proxy CPU time (utime + stime, the process and its children) over the runs."""
+    load_after: str = ""
+    """The machine's load average after this target's last round."""
     recorded_ttfc: float | None = None
     """Streams whose TTFC the sidecar's /metrics reports (a check that telemetry was on)."""
     scrapes: int = 0
@@ -67,6 +69,7 @@ async def latency_phase(targets: list[Server], settings: BenchSettings, log: Log
             run = runs[target.name]
             run.load.merge(result)
             run.cpu_s += cpu
+            run.load_after = machine.describe_load()
             if scraper is not None:
                 run.scrapes += scraper.scrapes
             log(
@@ -74,13 +77,52 @@ async def latency_phase(targets: list[Server], settings: BenchSettings, log: Log
                 f"{result.streams_ok} streams, {result.events_total} events, "
                 f"TTFC p99 {percentile(result.ttfc_s, 99) * 1e3:.1f} ms, "
                 f"gap p99 {percentile(result.gaps_s, 99) * 1e3:.1f} ms, "
-                f"CPU {cpu:.2f} s, errors {result.error_count}"
+                f"CPU {cpu:.2f} s, errors {result.error_count}, load {run.load_after}"
             )
             await asyncio.sleep(0.5)
     for target in targets:
         if target.admin_url is not None:
             exposition = await fetch_metrics(target.admin_url)
             runs[target.name].recorded_ttfc = sample_total(exposition, TTFC_COUNT)
+    return runs
+
+
+@dataclass(slots=True, kw_only=True)
+class FloodRun:
+    """One target under the flood: what got through per second, and what it cost."""
+
+    load: LoadResult
+    cpu_s: float
+    load_after: str
+
+    @property
+    def chunks_per_s(self) -> float:
+        """SSE events delivered over the client's whole run (warm-up included: it is saturated too)."""
+        elapsed = self.load.elapsed_s
+        return self.load.events_total / elapsed if elapsed else float("nan")
+
+    @property
+    def cpu_us_per_chunk(self) -> float:
+        return self.cpu_s / self.load.events_total * 1e6 if self.load.events_total else float("nan")
+
+
+async def flood_phase(targets: list[Server], settings: BenchSettings, log: Log) -> dict[str, FloodRun]:
+    """Each target once under unpaced streams: chunks/s delivered at saturation."""
+    runs: dict[str, FloodRun] = {}
+    w = settings.flood
+    for target in targets:
+        pids = procfs.tree(target.child.pid)
+        cpu_before = procfs.tree_cpu_seconds(pids)
+        args = ["--mode=paced", f"--url={target.url}", *_workload_args(w), *client_args(settings)]
+        args += [f"--duration-s={settings.flood_s}", f"--warmup-s={settings.warmup_s}"]
+        result = await run_loadgen(args, limit_s=settings.warmup_s + settings.flood_s + 120)
+        cpu = procfs.tree_cpu_seconds(pids) - cpu_before
+        runs[target.name] = FloodRun(load=result, cpu_s=cpu, load_after=machine.describe_load())
+        log(
+            f"  flood {target.name:>16}: {runs[target.name].chunks_per_s:,.0f} chunks/s, "
+            f"CPU {cpu:.2f} s over {result.events_total} events, errors {result.error_count}"
+        )
+        await asyncio.sleep(0.5)
     return runs
 
 

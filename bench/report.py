@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bench.phases import MemoryRun, TargetRun
+from bench.phases import FloodRun, MemoryRun, TargetRun
 from bench.stats import percentile
 
 MB = 1e6
 """Memory is reported in MB of 10^6 bytes (the stricter reading of the budget)."""
 
+DIRECT, NGINX, ITER_ANY, PUMP, SIDECAR, SIDECAR_2 = (
+    "direct",
+    "nginx",
+    "aiohttp-iter_any",
+    "aiohttp-pump",
+    "sidecar",
+    "sidecar-w2",
+)
+TARGETS = (DIRECT, NGINX, ITER_ANY, PUMP, SIDECAR, SIDECAR_2)
+HEADINGS = {
+    DIRECT: "direct",
+    NGINX: "nginx",
+    ITER_ANY: "aiohttp iter_any",
+    PUMP: "aiohttp pump",
+    SIDECAR: "sidecar",
+    SIDECAR_2: "sidecar x2 workers",
+}
+RATIOS = ((SIDECAR, DIRECT), (SIDECAR, NGINX), (ITER_ANY, NGINX), (PUMP, NGINX), (SIDECAR, PUMP))
+"""Ratio columns (a / b): the sidecar against direct and nginx, each body path against nginx, and
+the sidecar against its own body path alone (what telemetry and the request side add)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Row:
     measure: str
-    direct: float | None = None
-    nginx: float | None = None
-    sidecar: float | None = None
+    values: dict[str, float | None] = field(default_factory=dict)
     budget: str = ""
     verdict: str = ""
     ratios: bool = True
-    """Whether the sidecar/direct, nginx/direct and sidecar/nginx ratios mean something here."""
+    """Whether the ratio columns mean something here."""
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -48,52 +67,83 @@ def _minus(a: float | None, b: float | None) -> float | None:
 
 
 def latency_rows(runs: dict[str, TargetRun]) -> list[Row]:
-    direct, nginx, sidecar = runs.get("direct"), runs.get("nginx"), runs.get("sidecar")
+    direct = runs.get(DIRECT)
     rows: list[Row] = []
     for label, samples in (("time to first chunk", "ttfc_s"), ("inter-chunk gap", "gaps_s")):
-        p50 = [_ms(r, samples, 50) for r in (direct, nginx, sidecar)]
-        p99 = [_ms(r, samples, 99) for r in (direct, nginx, sidecar)]
-        rows.append(Row(measure=f"{label} p50 (ms)", direct=p50[0], nginx=p50[1], sidecar=p50[2]))
-        rows.append(Row(measure=f"{label} p99 (ms)", direct=p99[0], nginx=p99[1], sidecar=p99[2]))
-        added_nginx, added_sidecar = _minus(p99[1], p99[0]), _minus(p99[2], p99[0])
+        p50 = {name: _ms(run, samples, 50) for name, run in runs.items()}
+        p99 = {name: _ms(run, samples, 99) for name, run in runs.items()}
+        rows.append(Row(measure=f"{label} p50 (ms)", values=p50))
+        rows.append(Row(measure=f"{label} p99 (ms)", values=p99))
+        base = _ms(direct, samples, 99)
+        added = {name: _minus(v, base) for name, v in p99.items() if name != DIRECT}
         budget = "≤ 2 ms" if samples == "ttfc_s" else "within 2 ms"
         # TTFC: at most 2 ms added. Gaps: within 2 ms either way (a proxy can also merge chunks).
-        if added_sidecar is None:
+        value = added.get(SIDECAR)
+        if value is None:
             ok = None
         elif samples == "ttfc_s":
-            ok = added_sidecar <= 2.0
+            ok = value <= 2.0
         else:
-            ok = abs(added_sidecar) <= 2.0
+            ok = abs(value) <= 2.0
         rows.append(
             Row(
                 measure=f"{label} p99, added vs direct (ms)",
-                nginx=added_nginx,
-                sidecar=added_sidecar,
+                values=added,
                 budget=budget,
                 verdict=_verdict(ok),
                 ratios=False,
             )
         )
-    cpu_nginx = nginx.cpu_us_per_chunk if nginx else None
-    cpu_sidecar = sidecar.cpu_us_per_chunk if sidecar else None
-    ratio = _ratio(cpu_sidecar, cpu_nginx)
+    cpu = {name: run.cpu_us_per_chunk for name, run in runs.items() if name != DIRECT}
+    ratio = _ratio(cpu.get(SIDECAR), cpu.get(NGINX))
     rows.append(
         Row(
-            measure="proxy CPU per streamed chunk (µs)",
-            nginx=cpu_nginx,
-            sidecar=cpu_sidecar,
+            measure="proxy CPU per streamed chunk, 100 paced streams (µs)",
+            values=cpu,
             budget="≤ 2 x nginx",
             verdict=_verdict(None if ratio is None else ratio <= 2.0),
+        )
+    )
+    over = _ratio(cpu.get(SIDECAR), cpu.get(PUMP))
+    rows.append(
+        Row(
+            measure="telemetry + request side over the body path alone (sidecar / aiohttp pump - 1, %)",
+            values={SIDECAR: None if over is None else (over - 1) * 100},
+            budget="≤ 20 %",
+            verdict=_verdict(None if over is None else over <= 1.2),
+            ratios=False,
         )
     )
     return rows
 
 
+def flood_rows(runs: dict[str, FloodRun]) -> list[Row]:
+    rate = {name: run.chunks_per_s for name, run in runs.items()}
+    cpu = {name: run.cpu_us_per_chunk for name, run in runs.items() if name != DIRECT}
+    scale = _ratio(rate.get(SIDECAR_2), rate.get(SIDECAR))
+    return [
+        Row(measure="flood: chunks/s delivered at saturation", values=rate),
+        Row(measure="flood: proxy CPU per chunk (µs)", values=cpu),
+        Row(
+            measure="flood: sidecar x2 workers / x1, chunks/s",
+            values={SIDECAR_2: scale},
+            budget="≥ 1.8",
+            verdict=_verdict(None if scale is None else scale >= 1.8),
+            ratios=False,
+        ),
+    ]
+
+
 def memory_rows(memory: dict[str, MemoryRun], hold_streams: int) -> list[Row]:
-    nginx, sidecar = memory.get("nginx"), memory.get("sidecar")
+    nginx, sidecar = memory.get(NGINX), memory.get(SIDECAR)
 
     def mb(value: int | None) -> float | None:
         return None if value is None else value / MB
+
+    both = ((NGINX, nginx), (SIDECAR, sidecar))
+
+    def pair(get: str) -> dict[str, float | None]:
+        return {name: mb(getattr(run, get) if run else None) for name, run in both}
 
     def verdict(value: int | None, limit_mb: float, complete: bool = True) -> str:
         if value is None:
@@ -107,27 +157,20 @@ def memory_rows(memory: dict[str, MemoryRun], hold_streams: int) -> list[Row]:
     return [
         Row(
             measure="RSS idle, fresh process (MB)",
-            nginx=mb(nginx.idle_rss if nginx else None),
-            sidecar=mb(sidecar.idle_rss if sidecar else None),
+            values=pair("idle_rss"),
             budget="≤ 50 MB",
             verdict=verdict(sidecar.idle_rss if sidecar else None, 50),
         ),
         Row(
             measure=f"RSS peak, {hold_streams:,} concurrent streams (MB)",
-            nginx=mb(nginx.hold_peak if nginx else None),
-            sidecar=mb(sidecar.hold_peak if sidecar else None),
+            values=pair("hold_peak"),
             budget="≤ 150 MB",
             verdict=verdict(sidecar.hold_peak if sidecar else None, 150, held),
         ),
-        Row(
-            measure="RSS idle after the streams (MB)",
-            nginx=mb(nginx.idle_rss_after if nginx else None),
-            sidecar=mb(sidecar.idle_rss_after if sidecar else None),
-        ),
+        Row(measure="RSS idle after the streams (MB)", values=pair("idle_rss_after")),
         Row(
             measure="RSS growth over one 256 MiB response (MB)",
-            nginx=mb(nginx.big_body_growth if nginx else None),
-            sidecar=mb(growth),
+            values=pair("big_body_growth"),
             budget="< 10 MB",
             verdict=_verdict(None if growth is None else growth / MB < 10),
         ),
@@ -137,26 +180,18 @@ def memory_rows(memory: dict[str, MemoryRun], hold_streams: int) -> list[Row]:
 def _cell(value: float | None, digits: int = 2) -> str:
     if value is None or math.isnan(value):
         return "—"
-    return f"{value:.{digits}f}"
-
-
-COLUMNS = ("measure", "direct", "nginx", "sidecar", "sidecar/direct", "nginx/direct", "sidecar/nginx")
-HEADER = "| " + " | ".join((*COLUMNS, "budget", "verdict")) + " |"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
 
 
 def render_table(rows: list[Row]) -> str:
-    lines = [HEADER, "|" + "---|" * 9]
+    ratio_heads = [f"{HEADINGS[a]} / {HEADINGS[b]}" for a, b in RATIOS]
+    heads = ["measure", *(HEADINGS[t] for t in TARGETS), *ratio_heads, "budget", "verdict"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
-        ratios = (
-            (_ratio(r.sidecar, r.direct), _ratio(r.nginx, r.direct), _ratio(r.sidecar, r.nginx))
-            if r.ratios
-            else (None, None, None)
-        )
+        ratios = [_ratio(r.values.get(a), r.values.get(b)) if r.ratios else None for a, b in RATIOS]
         cells = [
             r.measure,
-            _cell(r.direct),
-            _cell(r.nginx),
-            _cell(r.sidecar),
+            *(_cell(r.values.get(t)) for t in TARGETS),
             *(_cell(x) for x in ratios),
             r.budget or "—",
             r.verdict or "—",

@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 from bench import machine, procfs
-from bench.phases import Log, MemoryRun, latency_phase, memory_phase
+from bench.phases import FloodRun, Log, MemoryRun, flood_phase, latency_phase, memory_phase
 from bench.processes import Processes
-from bench.report import latency_rows, memory_rows, render_table
-from bench.servers import Server, start_nginx, start_rotel, start_sidecar, start_simulator
+from bench.report import flood_rows, latency_rows, memory_rows, render_table
+from bench.servers import Server, start_nginx, start_passthrough, start_rotel, start_sidecar, start_simulator
 from bench.settings import BenchSettings, Workload, cpu_split
 from bench.stats import percentile
 
@@ -65,7 +65,10 @@ async def run(settings: BenchSettings, *, command: str, log: Log) -> str:
 
             sidecar = await start_sidecar(procs, sim.url, otlp, extra_env=sidecar_env)
             place(sidecar, proxy_cpus)
-            targets: list[Server] = [sim, *([nginx] if nginx else []), sidecar]
+            bare = [await start_passthrough(procs, sim.url, body) for body in ("iter_any", "pump")]
+            for server in bare:
+                place(server, proxy_cpus)
+            targets: list[Server] = [sim, *([nginx] if nginx else []), *bare, sidecar]
             w = settings.latency
             log(
                 f"latency + CPU: {w.concurrency} concurrent streams, {w.tokens} tokens, "
@@ -73,6 +76,18 @@ async def run(settings: BenchSettings, *, command: str, log: Log) -> str:
                 f"of {settings.warmup_s:g} s warm-up + {settings.duration_s:g} s per target"
             )
             runs = await latency_phase(targets, settings, log)
+
+            f = settings.flood
+            log(
+                f"flood: {f.concurrency} unpaced streams of {f.tokens} tokens per target, "
+                f"{settings.warmup_s:g} s warm-up + {settings.flood_s:g} s"
+            )
+            workers2 = await start_sidecar(
+                procs, sim.url, otlp, name="sidecar-w2", extra_env=sidecar_env, workers=2
+            )
+            place(workers2, proxy_cpus)
+            flood: dict[str, FloodRun] = await flood_phase([*targets, workers2], settings, log)
+            procs.stop(workers2.child)
             if rotel is not None:
                 notes.append(
                     f"rotel (OTLP blackhole) used {procfs.cpu_seconds(rotel[1].pid):.1f} s CPU over the "
@@ -83,7 +98,7 @@ async def run(settings: BenchSettings, *, command: str, log: Log) -> str:
     load_after = machine.describe_load()
     log(f"load average after: {load_after}")
 
-    rows = latency_rows(runs) + memory_rows(memory, settings.hold.concurrency)
+    rows = latency_rows(runs) + flood_rows(flood) + memory_rows(memory, settings.hold.concurrency)
     for name, run_ in runs.items():
         load = run_.load
         line = (
@@ -92,6 +107,7 @@ async def run(settings: BenchSettings, *, command: str, log: Log) -> str:
         )
         if name != "direct":
             line += f", proxy CPU {run_.cpu_s:.2f} s"
+        line += f"; load average after its last round {run_.load_after}"
         if run_.recorded_ttfc is not None:
             line += (
                 f"; its /metrics counted {run_.recorded_ttfc:.0f} TTFC samples over the latency phase, "
@@ -101,6 +117,12 @@ async def run(settings: BenchSettings, *, command: str, log: Log) -> str:
         notes.append(
             f"{name}: TTFC max {percentile(load.ttfc_s, 100) * 1e3:.1f} ms, "
             f"gap p99.9 {percentile(load.gaps_s, 99.9) * 1e3:.1f} ms"
+        )
+    for name, fl in flood.items():
+        notes.append(
+            f"flood {name}: {fl.load.events_total} SSE events in {fl.load.elapsed_s:.1f} s, "
+            f"{fl.load.streams_ok} streams, errors: {fl.load.errors or 'none'}, proxy CPU {fl.cpu_s:.2f} s; "
+            f"load average after {fl.load_after}"
         )
     for name, mem in memory.items():
         if mem.hold is not None:
@@ -138,8 +160,10 @@ def _markdown(
         f"- nginx: {machine.tool_version(['nginx', '-v'])}",
         "",
         "Every server is its own process on 127.0.0.1: the simulator (`genai-sidecar simulate`), nginx",
-        "(1 worker, `proxy_buffering off`, keep-alive upstream), the sidecar (`genai-sidecar run`,",
-        "Prometheus on, OTLP metrics/spans/logs to a rotel blackhole) and the load client",
+        "(1 worker, `proxy_buffering off`, keep-alive upstream), the bare aiohttp pass-through",
+        "(`python -m bench.passthrough`, no telemetry) with the `iter_any` + `write` loop and with the",
+        "sidecar's own body path (`pump`), the sidecar (`genai-sidecar run`, Prometheus on, OTLP",
+        "metrics/spans/logs to a rotel blackhole; for the flood also `--workers 2`) and the load client",
         "(`python -m bench.loadgen`). They all share the machine's cores.",
         "",
         f"- Latency and CPU: {w.concurrency} concurrent OpenAI-style SSE streams back to back, "
@@ -150,6 +174,9 @@ def _markdown(
         "the client from just before the request to the first chunk with content; gaps are between "
         "consecutive content chunks. CPU is utime + stime from /proc over each run (nginx: master + "
         "worker), divided by SSE events delivered.",
+        f"- Flood (saturation): {settings.flood.concurrency} unpaced streams of {settings.flood.tokens} "
+        f"tokens back to back per target, {settings.warmup_s:g} s + {settings.flood_s:g} s; chunks/s is SSE "
+        "events delivered over the client's whole run.",
         f"- Memory: VmRSS from /proc/PID/status sampled every 20-50 ms; {h.concurrency:,} streams opened "
         f"at once ({h.tokens} tokens, {h.itl_ms:g} ms apart); one {settings.big_body_bytes // 2**20} MiB "
         f"`GET /sim/bytes` in {settings.big_body_chunk // 1024} KiB chunks, growth over the RSS just "

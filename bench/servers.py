@@ -91,10 +91,11 @@ async def start_sidecar(
     *,
     name: str = "sidecar",
     extra_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> Server:
     """``genai-sidecar run`` with Prometheus on and, given an endpoint, OTLP metrics, spans and logs."""
     port, admin = free_port(), free_port()
-    argv = [_console_script("genai-sidecar"), "run", "--upstream", upstream_url]
+    argv = [_console_script("genai-sidecar"), "run", "--upstream", upstream_url, "--workers", str(workers)]
     argv += ["--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}"]
     env = {
         "SIDECAR_LISTENER__SHUTDOWN_GRACE_S": "2",
@@ -111,4 +112,14 @@ async def start_sidecar(
     child = procs.start(name, argv, env=env)
     admin_url = f"http://127.0.0.1:{admin}"
     await wait_for_http(child, admin_url + "/readyz")
-    return Server(name="sidecar", url=f"http://127.0.0.1:{port}", child=child, admin_url=admin_url)
+    return Server(name=name, url=f"http://127.0.0.1:{port}", child=child, admin_url=admin_url)
+
+
+async def start_passthrough(procs: Processes, upstream_url: str, body: str) -> Server:
+    """The bare aiohttp pass-through (``bench.passthrough``) with the body loop ``body``."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.passthrough", "--upstream", upstream_url, "--port", str(port)]
+    child = procs.start(f"aiohttp-{body}", [*argv, "--body", body])
+    url = f"http://127.0.0.1:{port}"
+    await wait_for_http(child, url + "/v1/models")
+    return Server(name=f"aiohttp-{body}", url=url, child=child)

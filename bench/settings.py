@@ -34,6 +34,10 @@ class BenchSettings:
     """Pause before an idle RSS reading."""
     scrape_interval_s: float = 5.0
     """How often the sidecar's /metrics is scraped while it carries load (Prometheus on)."""
+    flood: Workload = Workload(concurrency=32, ttfc_ms=0.0, itl_ms=0.0, tokens=256)
+    """Saturation: streams with no pacing, as fast as every process can go (chunks/s delivered)."""
+    flood_s: float = 8.0
+    """Recorded time per target of the flood (after the warm-up)."""
     burst: bool = False
     """Start every paced worker at once (requests then arrive in bursts) instead of staggered."""
     pin: bool = False
@@ -43,7 +47,7 @@ class BenchSettings:
 
 
 FULL = BenchSettings()
-QUICK = replace(FULL, rounds=1, duration_s=4.0, warmup_s=1.5, idle_settle_s=1.0)
+QUICK = replace(FULL, rounds=1, duration_s=4.0, warmup_s=1.5, idle_settle_s=1.0, flood_s=4.0)
 
 
 def cpu_split() -> tuple[set[int], set[int]]:
