@@ -69,7 +69,67 @@ def test_two_stages_and_the_final_one_copies_only_the_environment() -> None:
     copies = _final("COPY")
     assert any(c.startswith("--from=build ") for c in copies)
     for command in _final("RUN"):
-        assert not re.search(r"\b(pip|apt-get|apk|gcc|make|build-essential)\b", command), command
+        assert not re.search(r"\b(pip install|apt-get|apk|gcc|make|build-essential)\b", command), command
+
+
+def test_final_stage_removes_pip_and_setuptools() -> None:
+    """The base image's own installer goes; the copied environment had its pip removed in the
+    build stage."""
+    removal = " ".join(_final("RUN"))
+    for path in ("/usr/local/bin/pip*", "site-packages/pip*", "site-packages/setuptools*"):
+        assert path in removal
+    build_runs = " ".join(args for instr, args in _stages()[0] if instr == "RUN")
+    assert re.search(r"pip uninstall --yes pip setuptools", build_runs)
+
+
+def test_locked_dependencies_install_in_their_own_layer_before_the_source() -> None:
+    build = _stages()[0]
+    steps = [f"{instr} {args}" for instr, args in build]
+    lock_copy = next(i for i, s in enumerate(steps) if s.startswith("COPY requirements.lock"))
+    lock_install = next(
+        i for i, s in enumerate(steps) if "--require-hashes" in s and "requirements.lock" in s
+    )
+    source_copy = next(i for i, s in enumerate(steps) if s.startswith("COPY sidecar"))
+    assert lock_copy < lock_install < source_copy
+    project_install = next(
+        i for i, s in enumerate(steps) if s.startswith("RUN") and "install --no-cache-dir --no-deps ." in s
+    )
+    assert project_install > source_copy
+
+
+def test_base_image_is_pinned_by_digest() -> None:
+    text = DOCKERFILE.read_text()
+    (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", default)
+    assert [args for instr, args in _instructions(text) if instr == "FROM"] == [
+        "${PYTHON_IMAGE} AS build",
+        "${PYTHON_IMAGE}",
+    ]
+
+
+def test_oci_labels() -> None:
+    labels = " ".join(_final("LABEL"))
+    for key in ("title", "version", "revision", "source", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    import tomllib
+
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned: dict[str, str] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock):
+        match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, match.group(1)
+            pinned[match.group(1).lower().replace("_", "-")] = match.group(2)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert name
+        assert name.group(0).lower() in pinned, requirement
+    # The beta exporter decides the exposed metric names: an exact, pre-release pin.
+    assert re.fullmatch(r"0\.\d+b\d+", pinned["opentelemetry-exporter-prometheus"])
 
 
 def test_final_stage_runs_as_a_numeric_non_root_user() -> None:
