@@ -1,4 +1,6 @@
-"""One structured record per GenAI call: models, status, timings, tokens, finish reasons.
+"""One structured record per GenAI call: models, status, timings, tokens, finish reasons, and
+(when configured) its cost and attribution attributes: tenant headers and the hashed user id and
+API key, never the raw ones.
 
 Never content, never per chunk. The record goes to the OTLP log pipeline (when there is one) as a
 ``genai_sidecar.call`` event carrying the span's trace and span ids, and, with
@@ -9,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from opentelemetry._logs import Logger, SeverityNumber
@@ -41,6 +44,10 @@ class CallRecord:
     finish_reasons: tuple[str, ...]
     output_chunks: int
     response_bytes: int | None
+    #: Attribution attributes of the call (tenant headers, hashed user id and API key).
+    attribution: Mapping[str, str] = field(default_factory=dict)
+    #: The call's ``gen_ai.usage.cost.*`` attributes when it was priced.
+    cost: Mapping[str, str | float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         usage = self.usage or Usage()
@@ -63,6 +70,9 @@ class CallRecord:
             "finish_reasons": list(self.finish_reasons),
             "output_chunks": self.output_chunks,
             "response_bytes": self.response_bytes,
+            "cost": self.cost.get(semconv.GEN_AI_USAGE_COST_AMOUNT),
+            "currency": self.cost.get(semconv.GEN_AI_USAGE_COST_CURRENCY),
+            **self.attribution,
         }
         return {key: value for key, value in fields.items() if value is not None}
 

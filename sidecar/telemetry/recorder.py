@@ -67,6 +67,7 @@ class StreamRecorder:
     """Telemetry of one proxied request, fed by the proxy as the response streams."""
 
     __slots__ = (
+        "_attribution",
         "_attrs_model",
         "_ctx",
         "_done",
@@ -107,12 +108,14 @@ class StreamRecorder:
         self._ctx: Context | None = None
         self._span_attrs: dict[str, Any] = {}
         self._metric_attrs: dict[str, str | int] = {}
+        self._attribution: Mapping[str, str] = {}
         #: What the response says, written by the dialect's observer and read at the end.
         self.call = CallAccumulator()
         try:
             telemetry.health.requests_active.add(1)
             if request is not None:
                 attribution = telemetry.identity.attributes(headers)
+                self._attribution = attribution.span
                 self._metric_attrs = self._base_metric_attributes(request)
                 self._metric_attrs.update(attribution.metric)
                 self._start_span(request, headers, attribution.span)
@@ -339,9 +342,11 @@ class StreamRecorder:
         reasons = self._finish_reasons(error_type)
         tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)
+        cost: Mapping[str, str | float] = {}
         if tel.cost is not None:
             models = (call.response_model, request.model)
-            end_attrs.update(tel.cost.record(usage, models, self._metric_attrs, self._ctx))
+            cost = tel.cost.record(usage, models, self._metric_attrs, self._ctx)
+            end_attrs.update(cost)
         span = self._span
         content: dict[str, list[Any]] = {}
         if call.capturing:
@@ -381,6 +386,8 @@ class StreamRecorder:
                     finish_reasons=reasons,
                     output_chunks=call.output_chunks,
                     response_bytes=response_bytes,
+                    attribution=self._attribution,
+                    cost=cost,
                 ),
                 timestamp_ns=end_ns,
                 ctx=self._ctx,

@@ -500,6 +500,19 @@ async def test_cost_is_usage_times_price_for_every_dialect(name: str, priced: An
     assert span.attributes["gen_ai.usage.cost.source"] == "local"
 
 
+async def test_call_log_carries_the_cost(
+    tmp_path: Path, start_sidecar: StartSidecar, capfd: pytest.CaptureFixture[str]
+) -> None:
+    case = CASES["openai chat"]
+    tables = {"telemetry.cost": {"prices": price_file(tmp_path)}, "telemetry": {"call_log": "stdout"}}
+    async with serve_handler(_answer(case)) as url:
+        sidecar = await start_sidecar(url, **tables)
+        await _send(sidecar, case)
+    (line,) = [json.loads(ln) for ln in capfd.readouterr().out.splitlines() if "genai_sidecar.call" in ln]
+    assert line["cost"] == pytest.approx(case.expected, rel=1e-12, abs=0)
+    assert line["currency"] == "EUR"
+
+
 async def test_unpriced_model_counts_under_unpriced(tmp_path: Path, start_sidecar: StartSidecar) -> None:
     prices = price_file(tmp_path, '[[model]]\nmatch = "gpt-*"\ninput = 1\noutput = 2\n')
     case = CASES["ollama"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import subprocess
 import sys
@@ -273,12 +274,13 @@ async def test_no_raw_user_id_or_key_in_any_exported_byte(
                 metrics_text = await response.text()
     sink = sidecar.sink
     (span,) = sink.spans.get_finished_spans()
+    stdout = capfd.readouterr().out
     exported = [
         span.to_json(),
         metrics_text,
         str(sink.metrics.get_metrics_data()),
         *(r.to_json() for r in sink.logs.get_finished_logs()),
-        capfd.readouterr().out,
+        stdout,
         caplog.text,
     ]
     blob = "\n".join(exported)
@@ -291,5 +293,9 @@ async def test_no_raw_user_id_or_key_in_any_exported_byte(
     assert span.attributes["genai_sidecar.api_key.hash"] == key_hash
     assert f'enduser_id="{user_hash}"' in metrics_text
     assert f'genai_sidecar_api_key_hash="{key_hash}"' in metrics_text
+    (line,) = [json.loads(ln) for ln in stdout.splitlines() if '"genai_sidecar.call"' in ln]
+    assert line["genai_sidecar.tenant"] == TENANT  # the call log says who, hashed where it must
+    assert line["enduser.id"] == user_hash
+    assert line["genai_sidecar.api_key.hash"] == key_hash
     for secret in (USER, TOKEN, "SECRET"):
         assert secret not in blob
