@@ -289,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    from sidecar.proxy.server import raise_file_limit
+
     _setup_logging(config.logging.level)
+    raise_file_limit()
     try:
         if args.workers > 1:
             from sidecar.proxy.workers import run_workers
@@ -302,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    except OSError as e:
+    except OSError as e:  # a port that cannot be bound: one line, exit 2, no drain delay
         print(f"genai-sidecar: cannot start: {_start_error(e, config)}", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
     return 0

@@ -54,8 +54,24 @@ class ListenerConfig:
     address: str = "127.0.0.1:8080"
     #: Admin port: /metrics, /healthz, /readyz. Never proxied. Loopback by default too.
     admin_address: str = "127.0.0.1:9464"
-    #: Largest request body accepted; larger requests get 413.
+    #: Largest request body accepted, in bytes as they arrive on the wire; larger requests get 413
+    #: (at once when ``Content-Length`` declares more).
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Request bodies up to this size are held whole and parsed for GenAI telemetry (model, stream
+    #: flag); larger ones are streamed to the upstream unparsed (HTTP telemetry only).
+    max_parse_bytes: int = 1024 * 1024
+    #: Request-body bytes held in memory across all requests; a body that does not fit is streamed
+    #: to the upstream unparsed instead of waiting.
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    #: Client connections open at once on the proxy port (also kept under the process's file limit);
+    #: beyond it a new connection gets 503 and is closed.
+    max_connections: int = 1024
+    #: Longest time to receive a whole request head (from the connection's or the head's first byte).
+    header_timeout_s: float = 60.0
+    #: Longest silence while a request body is being received; then 408 and the connection closes.
+    body_timeout_s: float = 60.0
+    #: How long an idle keep-alive client connection stays open between requests.
+    keepalive_timeout_s: float = 60.0
     #: On SIGTERM, how long in-flight streams may run before they are cut.
     shutdown_grace_s: float = 30.0
     #: On SIGTERM, how long /readyz reports 503 before the listener closes (lets endpoints update).
@@ -66,12 +82,14 @@ class ListenerConfig:
 class UpstreamConfig:
     #: The one model server every request goes to. Nothing in a request can change it.
     url: str = "http://127.0.0.1:11434"
-    #: Time to open a TCP connection to the upstream.
+    #: Time to open a TCP connection to the upstream (the TCP connect alone; with a bounded pool,
+    #: also the longest wait for a free connection, then 503 ``upstream_pool_exhausted``).
     connect_timeout_s: float = 10.0
     #: Longest silence between two response bytes (a stalled model server) before 504 / cut.
     read_timeout_s: float = 300.0
-    #: Pooled keep-alive connections to the upstream; 0 means no limit.
-    max_connections: int = 1000
+    #: Connections to the upstream open at once; 0 means no limit (``listener.max_connections``
+    #: bounds them anyway).
+    max_connections: int = 0
     #: How long an idle pooled connection is kept.
     keepalive_timeout_s: float = 15.0
 
@@ -497,6 +515,12 @@ def validate(config: Config) -> None:
     upstream_origin(config.upstream.url)
     positive = {
         "listener.max_body_bytes": config.listener.max_body_bytes,
+        "listener.max_parse_bytes": config.listener.max_parse_bytes,
+        "listener.max_buffered_bytes": config.listener.max_buffered_bytes,
+        "listener.max_connections": config.listener.max_connections,
+        "listener.header_timeout_s": config.listener.header_timeout_s,
+        "listener.body_timeout_s": config.listener.body_timeout_s,
+        "listener.keepalive_timeout_s": config.listener.keepalive_timeout_s,
         "upstream.connect_timeout_s": config.upstream.connect_timeout_s,
         "upstream.read_timeout_s": config.upstream.read_timeout_s,
         "upstream.keepalive_timeout_s": config.upstream.keepalive_timeout_s,

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import time
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar import _json
@@ -21,11 +19,15 @@ from sidecar.genai.include_usage import INJECTABLE, UsageChunkFilter, add_includ
 from sidecar.genai.observations import RequestInfo
 from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
 from sidecar.proxy.body import copy_body
+from sidecar.proxy.checks import check_head
+from sidecar.proxy.client import CheckedResponse, PoolExhausted, send
 from sidecar.proxy.headers import (
     client_response_headers,
     skipped_auto_headers,
+    upstream_head_problem,
     upstream_request_headers,
 )
+from sidecar.proxy.request_body import BodyError, RequestBody
 from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
@@ -41,8 +43,8 @@ CLIENT_CANCEL = "client_cancel"
 SHUTDOWN = "shutdown"
 INTERNAL_ERROR = "internal_error"
 
-_LARGE_BODY = 1024 * 1024
-_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+UPSTREAM_INVALID = "upstream_invalid_response"
+POOL_EXHAUSTED = "upstream_pool_exhausted"
 
 
 def error_response(status: int, error_type: str, message: str) -> web.Response:
@@ -52,25 +54,66 @@ def error_response(status: int, error_type: str, message: str) -> web.Response:
 
 
 def _refuse(recorder: StreamRecorder, status: int, error_type: str, message: str) -> web.Response:
-    """Answer a request the proxy will not forward, and record it as such."""
+    """Answer a request the proxy will not forward, record it as such, and close the connection
+    (the rest of a refused body is never read)."""
     recorder.finish(time.perf_counter(), status=status, response_bytes=0)
-    return error_response(status, error_type, message)
+    response = error_response(status, error_type, message)
+    response.force_close()
+    return response
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue``: say ``100 Continue`` only to a request that will be forwarded."""
+    state = request.app[STATE]
+    refusal = check_head(request, max_body_bytes=state.config.listener.max_body_bytes)
+    if refusal is not None:
+        recorder = _start_plain(state, request)
+        return _refuse(recorder, refusal.status, refusal.error_type, refusal.message)
+    if request.version == aiohttp.HttpVersion11:
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text="only Expect: 100-continue is understood")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started
+    return None
+
+
+def _start_plain(state: ProxyState, request: web.Request) -> StreamRecorder:
+    return state.telemetry.start(
+        request=None, method=request.method, headers=request.headers, t0=time.perf_counter()
+    )
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     t0 = time.perf_counter()
     telemetry = state.telemetry
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
+    refusal = check_head(request, max_body_bytes=state.config.listener.max_body_bytes)
+    if refusal is not None:
         recorder = telemetry.start(request=None, method=request.method, headers=request.headers, t0=t0)
-        limit = state.config.listener.max_body_bytes
-        message = f"request body exceeds listener.max_body_bytes ({limit} bytes)"
-        return _refuse(recorder, 413, "request_too_large", message)
-    selection = _select(state, request, body)
-    info = _parse_request(state, selection, request.path, body)
-    body, strip_usage = _inject_usage(state, selection, info, body)
+        return _refuse(recorder, refusal.status, refusal.error_type, refusal.message)
+    body = RequestBody(request, state.body_limits, state.budget)
+    try:
+        return await _proxy(state, request, body, t0)
+    finally:
+        body.release()
+
+
+async def _proxy(state: ProxyState, request: web.Request, body: RequestBody, t0: float) -> web.StreamResponse:
+    telemetry = state.telemetry
+    try:
+        await body.read_head()
+    except BodyError as e:
+        recorder = telemetry.start(request=None, method=request.method, headers=request.headers, t0=t0)
+        return _refuse(recorder, e.status, e.error_type, e.message)
+    data = body.for_parsing()
+    selection = _select(state, request, data)
+    info = _parse_request(state, selection, request.path, data)
+    if data is not None:
+        rewritten, strip_usage = _inject_usage(state, selection, info, data)
+        if rewritten is not data:
+            body.replace(rewritten)
+    else:
+        strip_usage = False
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
     state.in_flight += 1
     try:
@@ -108,7 +151,8 @@ def _inject_usage(
     return (body, False) if rewritten is None else (rewritten, True)
 
 
-def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection | None:
+def _select(state: ProxyState, request: web.Request, body: bytes | None) -> Selection | None:
+    """The dialect for a body that may be parsed (held whole, under ``listener.max_parse_bytes``)."""
     if not body:
         return None
     provider = state.config.genai.provider or None
@@ -116,9 +160,9 @@ def _select(state: ProxyState, request: web.Request, body: bytes) -> Selection |
 
 
 def _parse_request(
-    state: ProxyState, selection: Selection | None, path: str, body: bytes
+    state: ProxyState, selection: Selection | None, path: str, body: bytes | None
 ) -> RequestInfo | None:
-    if selection is None:
+    if selection is None or body is None:
         return None
     try:
         return selection.dialect.parse_request(path, body, selection.provider)
@@ -130,15 +174,13 @@ def _parse_request(
 async def _forward(
     state: ProxyState,
     request: web.Request,
-    body: bytes,
+    body: RequestBody,
     selection: Selection | None,
     info: RequestInfo | None,
     recorder: StreamRecorder,
     strip_usage: bool,
 ) -> web.StreamResponse:
     raw_path = request.raw_path
-    if not raw_path.startswith("/"):  # absolute-form targets never choose the upstream
-        return _refuse(recorder, 400, "bad_request", "request target must be a path")
     if state.upstream.path not in ("", "/") and _has_dot_segments(request.path):
         # The upstream URL's path is a boundary: ``..`` must not step out of it.
         return _refuse(recorder, 400, "bad_request", "request path must not contain '.' or '..' segments")
@@ -148,71 +190,69 @@ async def _forward(
         client_ip=request.remote,
         scheme=request.scheme,
     )
+    if not body.whole and request.content_length is not None:
+        # A streamed body keeps the client's framing: the length it declared.
+        headers["Content-Length"] = str(request.content_length)
     recorder.inject(headers)
     if strip_usage:
         # The usage chunk is removed from the bytes, which needs them uncompressed.
         headers["Accept-Encoding"] = "identity"
     url = URL(str(state.upstream) + raw_path, encoded=True)
+    origin = state.upstream_origin
+    assert state.session is not None
+    assert state.fresh_session is not None
     try:
-        upstream = await _send(state, request.method, url, headers, body, request)
+        upstream = await send(
+            state.session,
+            state.fresh_session,
+            method=request.method,
+            url=url,
+            headers=headers,
+            body=body,
+            skip_auto_headers=skipped_auto_headers(request.headers),
+        )
+    except PoolExhausted:
+        recorder.fail(POOL_EXHAUSTED, time.perf_counter(), status=503)
+        limit = state.config.upstream.max_connections
+        return error_response(
+            503, POOL_EXHAUSTED, f"all {limit} upstream connections (upstream.max_connections) are busy"
+        )
     except aiohttp.ClientConnectorError as e:
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
         reason = e.os_error.strerror or type(e.os_error).__name__
-        return error_response(
-            502, "upstream_unreachable", f"cannot connect to upstream {state.upstream_origin}: {reason}"
-        )
+        return error_response(502, "upstream_unreachable", f"cannot connect to upstream {origin}: {reason}")
     except TimeoutError:
+        if body.error is not None:
+            return _refuse(recorder, body.error.status, body.error.error_type, body.error.message)
         recorder.fail(TIMEOUT, time.perf_counter(), status=504)
-        return error_response(
-            504, "upstream_timeout", f"upstream {state.upstream_origin} did not answer in time"
-        )
+        return error_response(504, "upstream_timeout", f"upstream {origin} did not answer in time")
     except aiohttp.ClientError as e:
+        if body.error is not None:  # the client's side of the body failed, not the upstream
+            return _refuse(recorder, body.error.status, body.error.error_type, body.error.message)
         # The message names the kind of failure and the configured origin only: an exception's
         # text can quote the request URL, its headers or raw upstream bytes.
-        recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
-        return error_response(
-            502, "upstream_error", f"upstream {state.upstream_origin} failed: {type(e).__name__}"
-        )
+        kind = UPSTREAM_DISCONNECTED if isinstance(e, aiohttp.ServerDisconnectedError) else CONNECTION_ERROR
+        recorder.fail(kind, time.perf_counter(), status=502)
+        return error_response(502, "upstream_error", f"upstream {origin} failed: {type(e).__name__}")
     try:
+        problem = _head_problem(upstream)
+        if problem is not None:
+            upstream.close()
+            recorder.fail(UPSTREAM_INVALID, time.perf_counter(), status=502)
+            return error_response(502, UPSTREAM_INVALID, f"upstream {origin} sent an {problem}")
         return await _stream(state, request, upstream, selection, info, recorder, strip_usage)
     finally:
         upstream.release()
 
 
-async def _send(
-    state: ProxyState,
-    method: str,
-    url: URL,
-    headers: CIMultiDict[str],
-    body: bytes,
-    request: web.Request,
-) -> aiohttp.ClientResponse:
-    """Send upstream over the pool; a pooled connection the server already closed is retried once,
-    on a fresh connection, because no response byte has been received yet."""
-    assert state.session is not None
-    assert state.fresh_session is not None
-    skip = skipped_auto_headers(request.headers)
-    try:
-        return await state.session.request(
-            method, url, headers=headers, data=_payload(body), allow_redirects=False, skip_auto_headers=skip
-        )
-    except aiohttp.ClientConnectorError:
-        raise
-    except _RETRYABLE:
-        return await state.fresh_session.request(
-            method, url, headers=headers, data=_payload(body), allow_redirects=False, skip_auto_headers=skip
-        )
+def _head_problem(upstream: aiohttp.ClientResponse) -> str | None:
+    if isinstance(upstream, CheckedResponse) and upstream.folded:
+        return "invalid header (line folding)"
+    return upstream_head_problem(upstream.status, upstream.raw_headers)
 
 
 def _has_dot_segments(path: str) -> bool:
     return any(segment in (".", "..") for segment in path.split("/"))
-
-
-def _payload(body: bytes) -> bytes | io.BytesIO | None:
-    """Large bodies go out as a stream so that one write does not hold the event loop."""
-    if not body:
-        return None
-    return io.BytesIO(body) if len(body) > _LARGE_BODY else body
 
 
 async def _stream(
@@ -252,11 +292,11 @@ async def _stream(
     except ConnectionResetError:
         # The client went away: stop reading the upstream at once and drop its connection.
         upstream.close()
-        recorder.fail(CLIENT_CANCEL, time.perf_counter(), status=upstream.status)
+        _end_early(recorder, tap, CLIENT_CANCEL, upstream.status, sent)
         return response
     except asyncio.CancelledError:
         upstream.close()
-        recorder.fail(_cancelled(state), time.perf_counter(), status=upstream.status)
+        _end_early(recorder, tap, _cancelled(state), upstream.status, sent)
         raise
     except (aiohttp.ClientError, TimeoutError) as e:
         # The upstream died or stalled mid-body: end the client's response the same way (cut, not ended).
@@ -279,6 +319,20 @@ async def _stream(
         await response.write_eof()
     recorder.finish(time.perf_counter(), status=upstream.status, response_bytes=sent)
     return response
+
+
+def _end_early(
+    recorder: StreamRecorder, tap: StreamTap | None, error_type: str, status: int, sent: int
+) -> None:
+    """The copy loop stopped before the upstream body ended. A stream whose terminal event already
+    arrived (``[DONE]``, ``message_stop``, ``done: true``) is complete: only the chunked terminator
+    was missing (the client stopped reading at the event, or the upstream sent the end late)."""
+    t = time.perf_counter()
+    if tap is not None and tap.complete:
+        tap.close(t)
+        recorder.finish(t, status=status, response_bytes=sent)
+    else:
+        recorder.fail(error_type, t, status=status)
 
 
 def _make_tap(

@@ -10,6 +10,7 @@ from yarl import URL
 
 from sidecar.config import Config, upstream_origin
 from sidecar.genai.registry import Route
+from sidecar.proxy.request_body import BodyLimits, BufferBudget
 from sidecar.telemetry.pipeline import Telemetry
 
 
@@ -24,6 +25,10 @@ class ProxyState:
     #: ``scheme://host:port`` of the upstream: all an error message may say about where it is.
     upstream_origin: str
     routes: tuple[Route, ...]
+    #: Request-body limits (size on the wire, parse cap, read timeout).
+    body_limits: BodyLimits
+    #: Request-body bytes held in memory, across all requests.
+    budget: BufferBudget
     #: Pooled keep-alive session (set by the cleanup context).
     session: aiohttp.ClientSession | None = None
     #: One-shot connections, used to retry a request whose pooled connection the server had closed.
@@ -44,6 +49,7 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
     if ":" in host and not host.startswith("["):  # IPv6 literal
         host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
     bracketed = f"[{host}]" if ":" in host else host
+    listener = config.listener
     routes = tuple(
         Route(path_prefix=r.path_prefix, dialect=r.dialect, provider=r.provider or None)
         for r in config.genai.routes
@@ -55,4 +61,10 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
         upstream_host_header=host_header,
         upstream_origin=f"{scheme}://{bracketed}:{port}",
         routes=routes,
+        body_limits=BodyLimits(
+            max_body_bytes=listener.max_body_bytes,
+            max_parse_bytes=listener.max_parse_bytes,
+            timeout_s=listener.body_timeout_s,
+        ),
+        budget=BufferBudget(listener.max_buffered_bytes),
     )

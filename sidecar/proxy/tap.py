@@ -43,6 +43,12 @@ class StreamTap:
         """The body said it was over: its terminal event (or an in-body error) was read."""
         return self._observer.acc.ended
 
+    @property
+    def complete(self) -> bool:
+        """The stream's terminal event (``[DONE]``, ``message_stop``, ``done: true``) was read: the
+        response is complete whatever happens after it (a client gone, a late chunked terminator)."""
+        return self._observer.acc.complete
+
     def feed(self, chunk: bytes, t: float) -> None:
         """Decode one chunk that has already been sent to the client; ``t`` is its arrival time."""
         if not self.active:

@@ -166,6 +166,11 @@ def create_requests_active(meter: Meter) -> UpDownCounter:
     return meter.create_up_down_counter(name=spec.name, unit=spec.unit, description=spec.description)
 
 
+def create_requests_rejected(meter: Meter) -> Counter:
+    """Sidecar itself: connections or requests refused before anything was forwarded, by ``reason``."""
+    return _counter(meter, semconv.REQUESTS_REJECTED)
+
+
 def create_proxied_bytes(meter: Meter) -> Counter:
     """Sidecar itself: response body bytes written to clients."""
     return _counter(meter, semconv.PROXIED_BYTES)
@@ -210,6 +215,7 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (semconv.FINISH_REASONS, create_finish_reasons),
     (semconv.TAP_ERRORS, create_tap_errors),
     (semconv.REQUESTS_ACTIVE, create_requests_active),
+    (semconv.REQUESTS_REJECTED, create_requests_rejected),
     (semconv.PROXIED_BYTES, create_proxied_bytes),
     (semconv.EXPORT_DROPPED, create_export_dropped),
     (semconv.COST, create_cost),

@@ -149,11 +149,15 @@ class HealthMetrics:
         self.tap_errors: Counter = instruments.create_tap_errors(meter)
         self.requests_active: UpDownCounter = instruments.create_requests_active(meter)
         self.proxied_bytes: Counter = instruments.create_proxied_bytes(meter)
+        self.requests_rejected: Counter = instruments.create_requests_rejected(meter)
         self.http_duration: Histogram = instruments.create_http_server_request_duration(meter)
         self.export_dropped = export_dropped
 
     def tap_error(self, reason: str) -> None:
         self.tap_errors.add(1, {semconv.REASON: self._guard.value(semconv.REASON, reason)})
+
+    def request_rejected(self, reason: str) -> None:
+        self.requests_rejected.add(1, {semconv.REASON: self._guard.value(semconv.REASON, reason)})
 
     def http_request(
         self, method: str, status: int | None, error_type: str | None, duration_s: float

@@ -123,6 +123,14 @@ class Telemetry:
         except Exception:
             _log.debug("tap error count failed", exc_info=True)
 
+    def request_rejected(self, reason: str) -> None:
+        """Count one connection or request refused before forwarding
+        (``genai_sidecar.requests.rejected{reason}``)."""
+        try:
+            self.health.request_rejected(reason)
+        except Exception:
+            _log.debug("rejection count failed", exc_info=True)
+
     def prometheus_exposition(self) -> tuple[bytes, str]:
         """Prometheus text for the admin port's ``/metrics``: body and content type."""
         return self.providers.prometheus_exposition()

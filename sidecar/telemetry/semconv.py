@@ -370,6 +370,13 @@ REQUESTS_ACTIVE = MetricSpec(
     unit="{request}",
     description="Requests being proxied right now.",
 )
+REQUESTS_REJECTED = MetricSpec(
+    name="genai_sidecar.requests.rejected",
+    kind="counter",
+    unit="{request}",
+    description="Client connections or requests refused before forwarding (malformed request, "
+    "header timeout, too many connections), by reason.",
+)
 PROXIED_BYTES = MetricSpec(
     name="genai_sidecar.proxied.bytes",
     kind="counter",
@@ -409,6 +416,7 @@ OWN_METRICS: Final = (
     TAP_ERRORS,
     REQUESTS_ACTIVE,
     PROXIED_BYTES,
+    REQUESTS_REJECTED,
     EXPORT_DROPPED,
     COST,
     HTTP_SERVER_REQUEST_DURATION,

@@ -46,21 +46,19 @@ async def test_upstream_silent_gives_json_504(start_sidecar: StartSidecar) -> No
     assert url in body["error"]["message"]
 
 
-async def test_stale_pooled_connection_is_retried_once(start_sidecar: StartSidecar) -> None:
-    """Like llama.cpp's server: it answers one request per connection, then drops the connection
-    when the next request arrives on it, without answering. The client must never see that."""
+async def test_upstream_closing_after_each_response_gives_no_502(start_sidecar: StartSidecar) -> None:
+    """Like llama.cpp's server after a stream: one response per connection, then the connection is
+    closed. A closed pooled connection is never used for the next request."""
     requests_seen = 0
 
     async def one_request_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal requests_seen
-        first = await read_http_request(reader)
-        if first is None:
+        if await read_http_request(reader) is None:
             writer.close()
             return
         requests_seen += 1
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         await writer.drain()
-        await read_http_request(reader)  # a second request on this connection: drop it unanswered
         writer.close()
 
     async with raw_server(one_request_per_connection) as url:
@@ -73,6 +71,37 @@ async def test_stale_pooled_connection_is_retried_once(start_sidecar: StartSidec
                     assert await r.read() == b"{}"
     assert statuses == [200] * 10
     assert requests_seen == 10
+
+
+async def test_idempotent_request_dropped_on_a_reused_connection_is_sent_again(
+    start_sidecar: StartSidecar,
+) -> None:
+    """A GET the upstream read on a reused connection and dropped unanswered is safe to repeat, once,
+    on a fresh connection."""
+    seen: list[bytes] = []
+
+    async def drop_the_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await read_http_request(reader)
+        if first is None:
+            writer.close()
+            return
+        seen.append(first)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        second = await read_http_request(reader)
+        if second is not None:
+            seen.append(second)
+        writer.close()  # the second request on a connection is dropped unanswered
+
+    async with raw_server(drop_the_second) as url:
+        sidecar = await start_sidecar(url)
+        async with aiohttp.ClientSession() as client:
+            for _ in range(2):
+                async with client.get(f"{sidecar.url}/v1/models") as r:
+                    assert r.status == 200
+                    assert await r.read() == b"ok"
+    assert len(seen) == 3  # first, the dropped second, and the second again on a fresh connection
+    assert seen[1] == seen[2]
 
 
 async def test_request_body_over_limit_gives_json_413(start_sidecar: StartSidecar) -> None:
