@@ -143,8 +143,17 @@ def test_run_names_the_flag_of_a_port_in_use() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("run", "--listen", "127.0.0.1:0", "--admin-listen", f"127.0.0.1:{port}")
-    assert result.returncode == 1
+        result = run_cli(
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            f"127.0.0.1:{port}",
+            env={"SIDECAR_LISTENER__DRAIN_DELAY_S": "60"},
+        )
+    # Exit 2 with one line, at once: the drain delay applies to a running sidecar only.
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"127.0.0.1:{port} is already in use (listener.admin_address)" in result.stderr
     assert "--admin-listen HOST:PORT" in result.stderr
 
