@@ -28,7 +28,9 @@ GRAFANA_VARIABLES = {
     "$__range": "1h",
     "$namespace": ".*",
     "$model": ".*",
+    "$job": "genai-sidecar",
 }
+JOB = "genai-sidecar"
 #: Labels that come from the scrape (target labels set in k8s/collector/config.yaml) or from
 #: Prometheus itself, not from the sidecar's attributes.
 SCRAPE_LABELS = {"le", "instance", "job", "namespace", "pod", "node", "app"}
@@ -85,6 +87,8 @@ class Names:
     def __init__(self, expr: str) -> None:
         self.metrics: set[str] = set()
         self.labels: set[str] = set()
+        #: Metric names selected without job="genai-sidecar".
+        self.unscoped: set[str] = set()
         promql.walk(promql.parse(expr), self._visit)
 
     def _visit(self, node: Any) -> None:
@@ -92,6 +96,8 @@ class Names:
             assert node.name, "select metrics by name, not by a __name__ matcher"
             self.metrics.add(node.name)
             self.labels.update(m.name for m in node.matchers.matchers)
+            if not any(m.name == "job" and m.value == JOB for m in node.matchers.matchers):
+                self.unscoped.add(node.name)
         elif isinstance(node, promql.AggregateExpr) and node.modifier is not None:
             self.labels.update(node.modifier.labels)
         elif isinstance(node, promql.BinaryExpr) and getattr(node.modifier, "matching", None):
@@ -185,10 +191,11 @@ def test_every_metric_name_is_one_the_sidecar_emits(source: str) -> None:
         for variable in dashboard()["templating"]["list"]:
             query = variable.get("query")
             if isinstance(query, dict):
-                match = re.fullmatch(r"label_values\((\w+),\s*\w+\)", query["query"])
+                match = re.fullmatch(r"label_values\((\w+)(?:\{[^}]*\})?,\s*\w+\)", query["query"])
                 if match:
                     exprs[f"variable {variable['name']}"] = match.group(1)
-    known = emitted("v1.41") | emitted("latest") | set(recorded())
+    # `up` is Prometheus' own series for every scrape target.
+    known = emitted("v1.41") | emitted("latest") | set(recorded()) | {"up"}
     for where, expr in exprs.items():
         unknown = Names(expr).metrics - known
         assert not unknown, f"{where}: not emitted by the sidecar: {sorted(unknown)}"
@@ -198,7 +205,7 @@ def test_every_query_reads_both_semconv_generations() -> None:
     """Each query that reads a GenAI metric gets data whether the sidecars run "v1.41",
     "latest" or "both"."""
     for where, expr in all_exprs().items():
-        metrics = resolved_metrics(expr)
+        metrics = resolved_metrics(expr) - {"up"}
         if not metrics:
             continue
         for mode in MODES:
@@ -220,6 +227,7 @@ def test_names_check_sees_a_misspelled_metric() -> None:
 
 
 def _series(name: str, per_minute: int, **labels: str) -> dict[str, str]:
+    labels.setdefault("job", JOB)
     text = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return {"series": f"{name}{{{text}}}", "values": f"0+{per_minute}x20"}
 
@@ -246,6 +254,18 @@ def test_dashboard_counts_each_sidecar_once_whatever_its_semconv_mode(tmp_path: 
         ),
         _series("gen_ai_client_operation_duration_seconds_count", 60, instance="c", **model),
         _series("gen_ai_client_inference_duration_seconds_count", 60, instance="c", **model),
+        # Another app scraped by the same Prometheus, with the same standard names: left out.
+        _series(
+            "gen_ai_client_operation_duration_seconds_count", 6000, instance="o", job="other-app", **model
+        ),
+        _series(
+            "gen_ai_client_token_usage_sum",
+            6000,
+            instance="o",
+            job="other-app",
+            gen_ai_token_type="input",
+            **model,
+        ),
     ]
     cases = {
         "Input tokens / s by model / A": [('{gen_ai_request_model="m"}', 7.0)],
@@ -267,7 +287,77 @@ def test_dashboard_counts_each_sidecar_once_whatever_its_semconv_mode(tmp_path: 
         }
         for title, samples in cases.items()
     ]
+    _promtool_test(tests, tmp_path)
+
+
+def _promtool_test(tests: list[dict[str, Any]], tmp_path: Path) -> None:
     path = tmp_path / "dashboard.test.yaml"
     path.write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m", "tests": tests}))
     result = run([tool("promtool"), "test", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_error_ratio_is_zero_without_errors_and_leaves_client_cancels_out(tmp_path: Path) -> None:
+    expr = dashboard_exprs()["Error ratio / A"]
+    model = {"gen_ai_request_model": "m", "namespace": "llm"}
+    clean = [_series("gen_ai_client_operation_duration_seconds_count", 60, instance="a", **model)]
+    cancelled = [
+        *clean,
+        _series(
+            "gen_ai_client_operation_duration_seconds_count",
+            60,
+            instance="a",
+            error_type="client_cancel",
+            **model,
+        ),
+    ]
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": series,
+            "promql_expr_test": [
+                {"expr": expr, "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 0}]}
+            ],
+        }
+        for series in (clean, cancelled)
+    ]
+    _promtool_test(tests, tmp_path)
+
+
+def test_every_selector_reads_only_the_sidecar_job() -> None:
+    """Another app emitting the standard GenAI or HTTP names is never added in."""
+    for where, expr in all_exprs().items():
+        unscoped = Names(expr).unscoped - set(recorded())
+        assert not unscoped, f"{where}: selects {sorted(unscoped)} without job={JOB!r}"
+    assert Names('rate(x{job="other"}[5m])').unscoped == {"x"}
+
+
+def test_variables_follow_the_job_and_the_namespace() -> None:
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["job"]["query"] == JOB
+    assert 'job="$job"' in variables["namespace"]["query"]["query"]
+    model = variables["model"]["query"]["query"]
+    assert 'job="$job"' in model
+    assert 'namespace=~"$namespace"' in model
+
+
+def test_stat_panels_have_explicit_thresholds_and_units_fit() -> None:
+    for panel in panels():
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        if panel["type"] == "stat":
+            steps = defaults["thresholds"]["steps"]
+            assert defaults["thresholds"]["mode"] == "absolute", panel["title"]
+            assert steps[0]["value"] is None, panel["title"]
+        if "Finish reasons" in panel["title"]:
+            assert defaults["unit"] != "percentunit"  # a rate of choices, not a share
+
+
+def test_every_alert_has_a_case_that_fires_and_one_that_does_not() -> None:
+    alerts = {rule["alert"] for rule in rules() if "alert" in rule}
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for case in yaml.safe_load(RULES_TEST.read_text())["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fires if check["exp_alerts"] else quiet).add(check["alertname"])
+    assert alerts == fires
+    assert alerts == quiet
