@@ -49,6 +49,7 @@ class BodyPump(asyncio.Protocol):
         "_upstream",
         "_wake",
         "client_gone",
+        "error",
         "sent",
     )
 
@@ -74,6 +75,8 @@ class BodyPump(asyncio.Protocol):
         self._wake: asyncio.Future[None] | None = None
         #: The client's transport closed while the body was being copied.
         self.client_gone = False
+        #: What the transform raised; the copy stops and ``run`` raises it.
+        self.error: Exception | None = None
         #: Body bytes written to the client (after the transform).
         self.sent = 0
 
@@ -103,18 +106,22 @@ class BodyPump(asyncio.Protocol):
     def drain(self) -> None:
         """Send whatever aiohttp has decoded so far; pause the upstream if the client is full."""
         content = self._content
-        try:
-            chunk = content.read_nowait()
-            while chunk:
-                self._deliver(chunk)
+        while self.error is None:
+            try:
                 chunk = content.read_nowait()
-        except Exception:
-            # The response failed (aiohttp set the error on the stream): the handler's wait for
-            # the end of the body raises it.
-            return
+            except Exception:
+                # The response failed (aiohttp set the error on the stream): the handler's wait
+                # for the end of the body raises it.
+                return
+            if not chunk:
+                break
+            try:
+                self._deliver(chunk)
+            except Exception as e:  # a bug in the transform: the handler raises it, nothing is lost silently
+                self.error = e
         if self._paused or content.is_eof():
             return
-        if self.client_gone or self._client_protocol.writing_paused:
+        if self.error is not None or self.client_gone or self._client_protocol.writing_paused:
             self._paused = True
             self._upstream.pause_reading()
             self._notify()
@@ -152,6 +159,8 @@ class BodyPump(asyncio.Protocol):
         self.drain()  # bytes that arrived with the response head
         if content.exception() is None and not content.is_eof():
             await self._pump(transport, writer)
+        if self.error is not None:
+            raise self.error
         if self.client_gone:
             raise ConnectionResetError("client closed the connection")
         # The body ended (or failed: aiohttp's error for it is on the stream).
@@ -163,19 +172,18 @@ class BodyPump(asyncio.Protocol):
         end = loop.create_task(self._content.wait_eof())
         transport.set_protocol(self)
         try:
-            while not end.done():
-                self._wake = loop.create_future()
-                await asyncio.wait((end, self._wake), return_when=asyncio.FIRST_COMPLETED)
-                if end.done() or self.client_gone:
-                    break
+            while not end.done() and not self.client_gone and self.error is None:
                 if self._paused:
                     await writer.drain()  # the client's socket buffer emptied below its low mark
-                    if self.client_gone or self._client.is_closing():
+                    if self._client.is_closing():
                         self.client_gone = True
                         break
                     self._paused = False
                     self._upstream.resume_reading()
                     self.drain()
+                    continue
+                self._wake = loop.create_future()
+                await asyncio.wait((end, self._wake), return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._wake = None
             if transport.get_protocol() is self:
