@@ -22,6 +22,7 @@ refuses them as attribution headers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ from sidecar.telemetry.cardinality import CardinalityGuard
 HASH_CHARS: Final = 16
 #: Span attribute values (plain headers, conversation ids) are truncated to this many characters.
 SPAN_VALUE_CHARS: Final = 256
+#: Hashes remembered per process (the most recently used user ids and API keys).
+HASH_CACHE: Final = 4096
 #: Shortest HMAC key accepted, in bytes.
 MIN_KEY_BYTES: Final = 16
 _KEY = "telemetry.identity"
@@ -81,9 +84,8 @@ def load_key(config: IdentityConfig, environ: Mapping[str, str]) -> bytes:
 
 def keyed_hash(key: bytes, role: bytes, value: str) -> str:
     """Truncated hex HMAC-SHA256 of ``role + value`` under ``key``."""
-    return hmac.new(key, role + value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[
-        :HASH_CHARS
-    ]
+    digest = hmac.digest(key, role + value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hex()[:HASH_CHARS]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -140,7 +142,8 @@ class IdentityExtractor:
         self._guard = CardinalityGuard(config.max_values)
         self._user_guard = CardinalityGuard(config.user_id_max_values)
         self._user_on_metrics = config.user_id_max_values > 0
-        self._key = key
+        # The same few keys and users call again and again: remember their hashes (bounded).
+        self._hash = functools.lru_cache(maxsize=HASH_CACHE)(functools.partial(keyed_hash, key))
         self._user_header = config.user_id_header.lower() if key else ""
         self._api_key = config.api_key_hash and bool(key)
         self._conversation_header = config.conversation_id_header.lower()
@@ -171,14 +174,14 @@ class IdentityExtractor:
         if self._user_header:
             user = _header(headers, self._user_header)
             if user:
-                hashed = keyed_hash(self._key, _USER_ROLE, user)
+                hashed = self._hash(_USER_ROLE, user)
                 span[semconv.ENDUSER_ID] = hashed
                 if self._user_on_metrics:
                     metric[semconv.ENDUSER_ID] = self._user_guard.value(semconv.ENDUSER_ID, hashed)
         if self._api_key:
             token = api_key(headers)
             if token:
-                hashed = keyed_hash(self._key, _API_KEY_ROLE, token)
+                hashed = self._hash(_API_KEY_ROLE, token)
                 span[semconv.API_KEY_HASH] = hashed
                 metric[semconv.API_KEY_HASH] = self._guard.value(semconv.API_KEY_HASH, hashed)
         if self._conversation_header:
