@@ -3,8 +3,9 @@
 Pods annotated ``genai-sidecar.io/inject: "true"`` get the sidecar (the same :func:`inject` as
 ``genai-sidecar inject``), as a JSONPatch. Services annotated the same way have the ports that
 target the model port (``genai-sidecar.io/model-port``: a number or a port name, or the
-webhook's ``--model-port``) re-pointed to the sidecar's proxy port. Anything else, and any pod
-that cannot be injected, is allowed unchanged with a warning: the webhook never blocks a pod.
+webhook's ``--model-port``) re-pointed to the sidecar's proxy port, on create and on update.
+Anything else, and any pod that cannot be injected, is allowed unchanged with a warning: the
+webhook never blocks a pod.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def review(body: dict[str, Any], options: InjectOptions) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": request["uid"], "allowed": True}
     obj = request.get("object")
     kind = (request.get("kind") or {}).get("kind")
-    if request.get("operation", "CREATE") == "CREATE" and isinstance(obj, dict):
+    operation = request.get("operation", "CREATE")
+    # Pods are injected when created; Services also when updated, since `helm upgrade` (a
+    # three-way merge) would otherwise put the model's targetPort back.
+    if isinstance(obj, dict) and (operation == "CREATE" or (operation == "UPDATE" and kind == "Service")):
         try:
             mutated = _mutate(kind, obj, options)
         except InjectError as e:

@@ -58,7 +58,9 @@ class Webhook:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
-    def review(self, kind: str, obj: dict[str, Any], namespace: str = "llm") -> dict[str, Any]:
+    def review(
+        self, kind: str, obj: dict[str, Any], namespace: str = "llm", operation: str = "CREATE"
+    ) -> dict[str, Any]:
         uid = str(uuid.uuid4())
         group_version = {"Pod": ("", "v1", "pods"), "Service": ("", "v1", "services")}[kind]
         request = {
@@ -70,10 +72,10 @@ class Webhook:
                 "resource": {"group": "", "version": "v1", "resource": group_version[2]},
                 "requestKind": {"group": "", "version": "v1", "kind": kind},
                 "namespace": namespace,
-                "operation": "CREATE",
+                "operation": operation,
                 "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
                 "object": obj,
-                "oldObject": None,
+                "oldObject": obj if operation == "UPDATE" else None,
                 "dryRun": False,
                 "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
             },
@@ -224,14 +226,21 @@ def test_an_injected_pod_is_not_injected_again(webhook: Webhook) -> None:
     assert "patch" not in webhook.review("Pod", patched)
 
 
-def test_annotated_services_are_re_pointed(webhook: Webhook) -> None:
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_annotated_services_are_re_pointed(webhook: Webhook, operation: str) -> None:
+    """On update too: `helm upgrade` puts the chart's targetPort back."""
     service = named(workloads("deployment-vllm.yaml"), "Service", "vllm")
     service["metadata"]["annotations"] = {
         "genai-sidecar.io/inject": "true",
         "genai-sidecar.io/model-port": "http",
     }
-    patched = _apply(service, webhook.review("Service", service))
+    patched = _apply(service, webhook.review("Service", service, operation=operation))
     assert patched["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "genai-proxy"}]
+
+
+def test_pod_updates_are_left_alone(webhook: Webhook) -> None:
+    pod = _pod("deployment-vllm.yaml")
+    assert "patch" not in webhook.review("Pod", pod, operation="UPDATE")
 
 
 def test_a_bad_request_gets_400(webhook: Webhook) -> None:
