@@ -18,6 +18,7 @@ from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 from sidecar.genai.observations import ServerTiming, Usage
 from sidecar.telemetry import instruments, semconv
 from sidecar.telemetry.cardinality import CardinalityGuard
+from sidecar.telemetry.chunk_histogram import ChunkSamples
 from sidecar.telemetry.instruments import Instrument
 from sidecar.telemetry.semconv import MetricSpec, SemconvVersion, Signal, TokenModality
 
@@ -61,6 +62,20 @@ class GenAIMetrics:
                 entries[spec.name] = (spec, by_name[spec.name])
             self._signals[signal] = tuple(entries.values())
         self._finish_reasons: Counter = instruments.create_finish_reasons(meter)
+        # The time-per-output-chunk instruments of every version share one set of boundaries.
+        (self.chunk_bounds,) = {spec.buckets or () for spec, _ in self._signals[Signal.TIME_PER_OUTPUT_CHUNK]}
+
+    def chunk_samples(self) -> ChunkSamples:
+        """A fresh per-stream aggregate of time-per-output-chunk samples."""
+        return ChunkSamples(self.chunk_bounds)
+
+    def record_chunk_samples(
+        self, samples: ChunkSamples, attributes: Attributes, ctx: Context | None
+    ) -> None:
+        """A stream's time-per-output-chunk samples, merged into the exported histogram at once."""
+        summary = samples.summary()
+        if summary is not None:
+            self.record(Signal.TIME_PER_OUTPUT_CHUNK, summary, attributes, ctx=ctx)
 
     def record_finish_reasons(
         self, reasons: tuple[str, ...], attributes: Attributes, ctx: Context | None

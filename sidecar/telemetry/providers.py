@@ -37,13 +37,14 @@ from prometheus_client.exposition import generate_latest
 
 from sidecar import __version__
 from sidecar.config import ConfigError
-from sidecar.telemetry import instruments, semconv
+from sidecar.telemetry import chunk_histogram, instruments, semconv
 from sidecar.telemetry.export import (
     BoundedLogProcessor,
     BoundedSpanProcessor,
     CountingMetricExporter,
     temporality_preference,
 )
+from sidecar.telemetry.semconv import Signal
 from sidecar.telemetry.settings import TelemetrySettings
 
 _log = logging.getLogger(__name__)
@@ -212,7 +213,16 @@ def build_providers(
     # unless OTEL_METRICS_EXEMPLAR_FILTER asks for them (the SDK then reads the variable).
     exemplars = None if environ.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
     meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False, exemplar_filter=exemplars
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        exemplar_filter=exemplars,
+        views=chunk_histogram.views(
+            [
+                (spec.name, spec.buckets or ())
+                for spec in semconv.SIGNALS[Signal.TIME_PER_OUTPUT_CHUNK].values()
+            ]
+        ),
     )
     dropped = instruments.create_export_dropped(meter_provider.get_meter(semconv.SCOPE_NAME))
     if metrics_target is not None:

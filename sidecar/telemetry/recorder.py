@@ -69,6 +69,7 @@ class StreamRecorder:
     __slots__ = (
         "_attribution",
         "_attrs_model",
+        "_chunk_gaps",
         "_ctx",
         "_done",
         "_first_t",
@@ -104,6 +105,7 @@ class StreamRecorder:
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._attrs_model: str | None = None
+        self._chunk_gaps = telemetry.genai.chunk_samples()
         self._span: trace_api.Span | None = None
         self._ctx: Context | None = None
         self._span_attrs: dict[str, Any] = {}
@@ -248,9 +250,7 @@ class StreamRecorder:
                         Signal.TIME_TO_FIRST_CHUNK, t - self._t0, self._metric_attrs, ctx=self._ctx
                     )
             elif streaming:
-                self._tel.genai.record(
-                    Signal.TIME_PER_OUTPUT_CHUNK, t - last, self._metric_attrs, ctx=self._ctx
-                )
+                self._chunk_gaps.add(t - last)
 
     def _with_response_model(self, model: str | None) -> dict[str, str | int]:
         attrs = dict(self._metric_attrs)
@@ -327,6 +327,8 @@ class StreamRecorder:
         ttfc = None
         if request.stream and self._first_t is not None:
             ttfc = self._first_t - self._t0
+        if request.stream:
+            tel.genai.record_chunk_samples(self._chunk_gaps, self._metric_attrs, self._ctx)
         tel.genai.record_call(
             CallOutcome(
                 duration_s=duration,
