@@ -9,7 +9,7 @@ from typing import Any
 
 from sidecar._json import loads
 
-from .test_observability import SCRAPE_LABELS, Names, attribute_labels, emitted
+from .test_observability import JOB, SCRAPE_LABELS, Names, attribute_labels, emitted
 from .tools import K8S, ROOT, run, tool, yaml
 
 DASHBOARD = K8S / "observability" / "dashboards" / "genai-sidecar-cost.json"
@@ -18,6 +18,7 @@ RULES_TEST = ROOT / "tests" / "deploy" / "data" / "cost-rules.test.yaml"
 #: The attribution label the dashboard, the alert and the README use (x-tenant -> tenant).
 TENANT = "genai_sidecar_tenant"
 VARIABLES = {
+    "$job": JOB,
     "$__rate_interval": "5m",
     "$__range": "1d",
     "$namespace": ".*",
@@ -106,6 +107,19 @@ def test_every_name_is_one_the_sidecar_emits() -> None:
         names = Names(expr)
         assert not names.metrics - known, f"{where}: not emitted: {sorted(names.metrics - known)}"
         assert not names.labels - labels, f"{where}: unknown labels {sorted(names.labels - labels)}"
+
+
+def test_dashboard_and_rules_read_only_the_sidecar_job() -> None:
+    """As the main dashboard: another app's series with the same names are never added in (the
+    README's query is for any Prometheus and names no job)."""
+    recorded = {r["record"] for r in rules() if "record" in r}
+    exprs = dashboard_exprs()
+    exprs.update({r.get("record") or r["alert"]: r["expr"] for r in rules()})
+    for where, expr in exprs.items():
+        assert not Names(expr).unscoped - recorded, f"{where}: not scoped to job={JOB!r}"
+    for variable in dashboard()["templating"]["list"]:
+        if variable["type"] == "query":
+            assert 'job="$job"' in variable["query"]["query"], variable["name"]
 
 
 def test_docs_carry_the_same_query_as_the_readme() -> None:
