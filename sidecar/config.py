@@ -18,10 +18,11 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 SemconvMode = Literal["v1.41", "latest", "both"]
 CaptureMode = Literal["NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"]
+UsageInjection = Literal["auto", True, False]
 DIALECT_NAMES: typing.Final = (
     "openai_chat",
     "openai_completions",
@@ -117,7 +118,9 @@ class GenAIConfig:
     max_event_bytes: int = 8 * 1024 * 1024
     #: Add ``stream_options.include_usage`` to OpenAI-format streaming requests that lack it, and
     #: remove the extra usage chunk from what the client receives, so token usage is always known.
-    inject_include_usage: bool = False
+    #: A request the upstream then rejects (400/422) is resent unmodified; ``"auto"`` also stops
+    #: injecting on that path for the life of the process, ``true`` keeps trying; ``false``: never.
+    inject_include_usage: UsageInjection = "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -392,6 +395,19 @@ def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
         raise ConfigError(key, "required key is missing") from None
 
 
+_ENV_BOOLS: typing.Final[Mapping[str, bool]] = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
+def _toml_literal(value: Any) -> str:
+    """A Literal option as it is written in TOML: ``"auto"``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"'
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -409,10 +425,14 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             return None
         return _convert(options[0], value, key)
     if origin is Literal:
-        if value not in args:
-            allowed = ", ".join(repr(a) for a in args)
+        if isinstance(value, _EnvText):
+            text = str(value)
+            has_bools = any(isinstance(a, bool) for a in args)
+            value = _ENV_BOOLS.get(text.strip().lower(), text) if has_bools and text not in args else text
+        if not any(value == a and type(value) is type(a) for a in args):
+            allowed = ", ".join(_toml_literal(a) for a in args)
             raise ConfigError(key, f"must be one of {allowed}, got {value!r}")
-        return str(value)
+        return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
@@ -435,11 +455,7 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         return dict(value)
     if tp is bool:
         if isinstance(value, _EnvText):
-            lowered = value.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
+            value = _ENV_BOOLS.get(value.strip().lower(), value)
         if not isinstance(value, bool):
             raise ConfigError(key, f"expected true or false, got {value!r}")
         return value
@@ -485,6 +501,10 @@ def parse_host_port(text: str, key: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+#: A path segment naming an API version (``v1``, ``v1beta``, ``v1beta1``, ``v2``).
+_API_VERSION: typing.Final = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+
+
 def upstream_origin(url: str, key: str = "upstream.url") -> tuple[str, str, int]:
     """Validate the upstream URL -> (scheme, host, port)."""
     try:
@@ -500,6 +520,16 @@ def upstream_origin(url: str, key: str = "upstream.url") -> tuple[str, str, int]
         raise ConfigError(key, "must not carry credentials (user:password@); clients send their own")
     if parts.query or parts.fragment:
         raise ConfigError(key, f"must not have a query or fragment: {url!r}")
+    head, _, last = parts.path.rstrip("/").rpartition("/")
+    if _API_VERSION.fullmatch(last):
+        # Clients change only the host of their base URL (``http://sidecar:8080/v1``) and the
+        # sidecar forwards each request's own path: a version here would be sent twice.
+        fixed = urlunsplit((parts.scheme, parts.netloc, head, "", ""))
+        raise ConfigError(
+            key,
+            f"ends in the API version '/{last}': write {fixed!r}; the sidecar forwards each "
+            f"request's own path, so clients keep '/{last}' in their base URL",
+        )
     default_port = 443 if parts.scheme == "https" else 80
     return parts.scheme, parts.hostname, port if port is not None else default_port
 

@@ -61,6 +61,8 @@ def test_precedence_flag_over_env_over_file() -> None:
         ("route_missing_key.toml", "genai.routes[0].path_prefix", "missing"),
         ("infinite.toml", "listener.drain_delay_s", "finite"),
         ("credentials.toml", "upstream.url", "credentials"),
+        ("versioned_upstream.toml", "upstream.url", "write 'http://vllm:8000'"),
+        ("bad_injection.toml", "genai.inject_include_usage", 'must be one of "auto", true, false'),
     ],
 )
 def test_invalid_files_name_the_key(name: str, key: str, problem: str) -> None:
@@ -69,6 +71,43 @@ def test_invalid_files_name_the_key(name: str, key: str, problem: str) -> None:
     assert info.value.key == key
     assert problem in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "fixed"),
+    [
+        ("http://vllm:8000/v1", "http://vllm:8000"),
+        ("https://openrouter.ai/api/v1", "https://openrouter.ai/api"),
+        ("https://generativelanguage.googleapis.com/v1beta/", "https://generativelanguage.googleapis.com"),
+    ],
+)
+def test_an_upstream_ending_in_an_api_version_says_what_to_write(url: str, fixed: str) -> None:
+    with pytest.raises(ConfigError, match=f"write '{re.escape(fixed)}'"):
+        load_config(None, environ={}, overrides={"upstream.url": url})
+
+
+def test_an_upstream_path_prefix_is_accepted() -> None:
+    for url in ("http://gateway:8080/tenant-a", "https://api.groq.com/openai", "http://x/v1x"):
+        assert load_config(None, environ={}, overrides={"upstream.url": url}).upstream.url == url
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("auto", "auto"), ("true", True), ("on", True), ("0", False), ("false", False)],
+)
+def test_inject_include_usage_from_the_environment(text: str, value: object) -> None:
+    config = load_config(None, environ={"SIDECAR_GENAI__INJECT_INCLUDE_USAGE": text})
+    assert config.genai.inject_include_usage == value
+    assert type(config.genai.inject_include_usage) is type(value)
+
+
+def test_inject_include_usage_from_toml(tmp_path: Path) -> None:
+    for text, value in (('"auto"', "auto"), ("true", True), ("false", False)):
+        path = tmp_path / "c.toml"
+        path.write_text(f"[genai]\ninject_include_usage = {text}\n")
+        loaded = load_config(str(path), environ={}).genai.inject_include_usage
+        assert (loaded, type(loaded)) == (value, type(value))
+    assert default_config().genai.inject_include_usage == "auto"
 
 
 def test_bad_env_value_names_the_variable_and_the_key() -> None:

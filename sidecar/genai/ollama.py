@@ -34,9 +34,10 @@ _NS: Final = 1e9
 
 def _operation(path: str, body: dict[str, Any]) -> Operation:
     """By path; for a path outside the table (a configured route), by the body's shape."""
-    operation = _OPERATIONS.get(route(path))
-    if operation is not None:
-        return operation
+    clean = route(path)
+    for suffix, operation in _OPERATIONS.items():
+        if clean.endswith(suffix):  # a gateway may put a prefix before it (``/ollama/api/chat``)
+            return operation
     if "messages" in body:
         return Operation.CHAT
     if "input" in body:

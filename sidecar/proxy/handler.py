@@ -12,10 +12,11 @@ import time
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar import _json
-from sidecar.genai.include_usage import INJECTABLE, UsageChunkFilter, add_include_usage
+from sidecar.genai.include_usage import UsageChunkFilter
 from sidecar.genai.observations import RequestInfo
 from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
 from sidecar.proxy.body import copy_body
@@ -31,6 +32,7 @@ from sidecar.proxy.request_body import BodyError, RequestBody
 from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
+from sidecar.proxy.usage_injection import REJECTED, Injection, unmodified_headers
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import decoder_for, media_type
 from sidecar.wire.jsonbody import JSONBodyDecoder
@@ -108,16 +110,13 @@ async def _proxy(state: ProxyState, request: web.Request, body: RequestBody, t0:
     data = body.for_parsing()
     selection = _select(state, request, data)
     info = _parse_request(state, selection, request.path, data)
-    if data is not None:
-        rewritten, strip_usage = _inject_usage(state, selection, info, data)
-        if rewritten is not data:
-            body.replace(rewritten)
-    else:
-        strip_usage = False
+    injection = None if data is None else state.usage.prepare(selection, info, request.path, data)
+    if injection is not None:
+        body.replace(injection.body)
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
     state.in_flight += 1
     try:
-        return await _forward(state, request, body, selection, info, recorder, strip_usage)
+        return await _forward(state, request, body, selection, info, recorder, injection)
     except asyncio.CancelledError:
         # The client left (or shutdown's grace ran out) before the response was complete.
         recorder.fail(_cancelled(state), time.perf_counter())
@@ -133,30 +132,19 @@ def _cancelled(state: ProxyState) -> str:
     return SHUTDOWN if state.draining else CLIENT_CANCEL
 
 
-def _inject_usage(
-    state: ProxyState, selection: Selection | None, info: RequestInfo | None, body: bytes
-) -> tuple[bytes, bool]:
-    """With ``genai.inject_include_usage``, ask an OpenAI-format stream for usage the client did not
-    ask for; the returned flag says the extra usage chunk must be removed from the response."""
-    if (
-        not state.config.genai.inject_include_usage
-        or selection is None
-        or info is None
-        or not info.stream
-        or info.include_usage
-        or selection.dialect.name not in INJECTABLE
-    ):
-        return body, False
-    rewritten = add_include_usage(body)
-    return (body, False) if rewritten is None else (rewritten, True)
-
-
 def _select(state: ProxyState, request: web.Request, body: bytes | None) -> Selection | None:
     """The dialect for a body that may be parsed (held whole, under ``listener.max_parse_bytes``)."""
     if not body:
         return None
     provider = state.config.genai.provider or None
-    return select_dialect(request.method, request.path, state.routes, default_provider=provider)
+    return select_dialect(
+        request.method,
+        request.path,
+        state.routes,
+        default_provider=provider,
+        body=body,
+        upstream_path=state.upstream.path,
+    )
 
 
 def _parse_request(
@@ -178,7 +166,7 @@ async def _forward(
     selection: Selection | None,
     info: RequestInfo | None,
     recorder: StreamRecorder,
-    strip_usage: bool,
+    injection: Injection | None,
 ) -> web.StreamResponse:
     raw_path = request.raw_path
     if state.upstream.path not in ("", "/") and _has_dot_segments(request.path):
@@ -194,23 +182,16 @@ async def _forward(
         # A streamed body keeps the client's framing: the length it declared.
         headers["Content-Length"] = str(request.content_length)
     recorder.inject(headers)
-    if strip_usage:
+    if injection is not None:
         # The usage chunk is removed from the bytes, which needs them uncompressed.
         headers["Accept-Encoding"] = "identity"
     url = URL(str(state.upstream) + raw_path, encoded=True)
     origin = state.upstream_origin
-    assert state.session is not None
-    assert state.fresh_session is not None
     try:
-        upstream = await send(
-            state.session,
-            state.fresh_session,
-            method=request.method,
-            url=url,
-            headers=headers,
-            body=body,
-            skip_auto_headers=skipped_auto_headers(request.headers),
-        )
+        upstream = await _send(state, request, url, headers, body)
+        if injection is not None and upstream.status in REJECTED:
+            upstream = await _resend_unmodified(state, request, url, headers, body, upstream, injection)
+            injection = None
     except PoolExhausted:
         recorder.fail(POOL_EXHAUSTED, time.perf_counter(), status=503)
         limit = state.config.upstream.max_connections
@@ -240,9 +221,44 @@ async def _forward(
             upstream.close()
             recorder.fail(UPSTREAM_INVALID, time.perf_counter(), status=502)
             return error_response(502, UPSTREAM_INVALID, f"upstream {origin} sent an {problem}")
-        return await _stream(state, request, upstream, selection, info, recorder, strip_usage)
+        return await _stream(state, request, upstream, selection, info, recorder, injection is not None)
     finally:
         upstream.release()
+
+
+async def _send(
+    state: ProxyState, request: web.Request, url: URL, headers: CIMultiDict[str], body: RequestBody
+) -> aiohttp.ClientResponse:
+    assert state.session is not None
+    assert state.fresh_session is not None
+    return await send(
+        state.session,
+        state.fresh_session,
+        method=request.method,
+        url=url,
+        headers=headers,
+        body=body,
+        skip_auto_headers=skipped_auto_headers(request.headers),
+    )
+
+
+async def _resend_unmodified(
+    state: ProxyState,
+    request: web.Request,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: RequestBody,
+    refused: aiohttp.ClientResponse,
+    injection: Injection,
+) -> aiohttp.ClientResponse:
+    """The upstream rejected the request with ``include_usage`` added, before any byte reached
+    the client: send the client's own request once more; its answer is the client's."""
+    refused.close()
+    body.replace(injection.original)
+    upstream = await _send(state, request, url, unmodified_headers(headers, request.headers), body)
+    if state.usage.refused(injection, upstream.status):
+        state.telemetry.usage_injection_refused()
+    return upstream
 
 
 def _head_problem(upstream: aiohttp.ClientResponse) -> str | None:

@@ -11,6 +11,7 @@ from yarl import URL
 from sidecar.config import Config, upstream_origin
 from sidecar.genai.registry import Route
 from sidecar.proxy.request_body import BodyLimits, BufferBudget
+from sidecar.proxy.usage_injection import UsageInjector
 from sidecar.telemetry.pipeline import Telemetry
 
 
@@ -29,6 +30,8 @@ class ProxyState:
     body_limits: BodyLimits
     #: Request-body bytes held in memory, across all requests.
     budget: BufferBudget
+    #: Whether to add ``include_usage`` to a request, and the paths whose upstream refused it.
+    usage: UsageInjector
     #: Pooled keep-alive session (set by the cleanup context).
     session: aiohttp.ClientSession | None = None
     #: One-shot connections, used to retry a request whose pooled connection the server had closed.
@@ -67,4 +70,5 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
             timeout_s=listener.body_timeout_s,
         ),
         budget=BufferBudget(listener.max_buffered_bytes),
+        usage=UsageInjector(config.genai.inject_include_usage),
     )

@@ -188,6 +188,12 @@ def create_cost(meter: Meter) -> Counter:
     return _counter(meter, semconv.COST)
 
 
+def create_usage_injection_refused(meter: Meter) -> Counter:
+    """Sidecar itself: requests whose upstream rejected the added ``stream_options.include_usage``
+    and that were resent as the client wrote them."""
+    return _counter(meter, semconv.USAGE_INJECTION_REFUSED)
+
+
 def create_http_server_request_duration(meter: Meter) -> Histogram:
     """Sidecar as an HTTP server: request head -> response finished, for every proxied request,
     GenAI or not."""
@@ -219,6 +225,7 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (semconv.PROXIED_BYTES, create_proxied_bytes),
     (semconv.EXPORT_DROPPED, create_export_dropped),
     (semconv.COST, create_cost),
+    (semconv.USAGE_INJECTION_REFUSED, create_usage_injection_refused),
     (semconv.HTTP_SERVER_REQUEST_DURATION, create_http_server_request_duration),
 )
 

@@ -166,6 +166,7 @@ class HealthMetrics:
         self.proxied_bytes: Counter = instruments.create_proxied_bytes(meter)
         self.requests_rejected: Counter = instruments.create_requests_rejected(meter)
         self.http_duration: Histogram = instruments.create_http_server_request_duration(meter)
+        self.usage_injection_refused: Counter = instruments.create_usage_injection_refused(meter)
         self.export_dropped = export_dropped
 
     def tap_error(self, reason: str) -> None:

@@ -131,6 +131,14 @@ class Telemetry:
         except Exception:
             _log.debug("rejection count failed", exc_info=True)
 
+    def usage_injection_refused(self) -> None:
+        """Count one request resent unmodified after its upstream rejected the added
+        ``include_usage`` (``genai_sidecar.usage.injection_refused``)."""
+        try:
+            self.health.usage_injection_refused.add(1)
+        except Exception:
+            _log.debug("usage injection count failed", exc_info=True)
+
     def prometheus_exposition(self) -> tuple[bytes, str]:
         """Prometheus text for the admin port's ``/metrics``: body and content type."""
         return self.providers.prometheus_exposition()

@@ -403,6 +403,13 @@ COST = MetricSpec(
     description="Cost of GenAI calls from their token usage and the configured price table, in the "
     "currency named by gen_ai.usage.cost.currency (_UNPRICED: the model has no price, adds 0).",
 )
+USAGE_INJECTION_REFUSED = MetricSpec(
+    name="genai_sidecar.usage.injection_refused",
+    kind="counter",
+    unit="{request}",
+    description="Requests the upstream rejected with stream_options.include_usage added and "
+    "accepted unmodified (each resent once as the client wrote it).",
+)
 HTTP_SERVER_REQUEST_DURATION = MetricSpec(
     name="http.server.request.duration",
     kind="histogram",
@@ -419,6 +426,7 @@ OWN_METRICS: Final = (
     REQUESTS_REJECTED,
     EXPORT_DROPPED,
     COST,
+    USAGE_INJECTION_REFUSED,
     HTTP_SERVER_REQUEST_DURATION,
 )
 

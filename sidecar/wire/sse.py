@@ -45,6 +45,7 @@ class SSEDecoder:
         "_max_event",
         "_max_line",
         "_retry",
+        "blocks",
     )
 
     def __init__(self, max_line_bytes: int = 1 << 20, max_event_bytes: int = 4 << 20) -> None:
@@ -56,6 +57,9 @@ class SSEDecoder:
         self._closed = False
         self._bom_pending = True
         self._last_id: str | None = None  # persists across messages, as the standard says
+        #: Blocks of lines ended so far: one per blank line, and one at :meth:`close`. A caller
+        #: that feeds the decoder piece by piece learns from it where a block (an event) ended.
+        self.blocks = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -134,6 +138,7 @@ class SSEDecoder:
 
     def _dispatch(self, out: list[WireEvent]) -> None:
         """Blank line (or end of input): hand out the message built so far, then start afresh."""
+        self.blocks += 1
         size = self._data_size
         if size and not self._incomplete:
             if size - 1 > self._max_event:

@@ -1,4 +1,8 @@
-"""Usage injection: the request gains include_usage; the usage-only chunk leaves the response."""
+"""Usage injection: the request gains include_usage; the usage-only event leaves the response.
+
+The filter frames the stream with the same SSE decoder the tap uses, so the oracle here is that
+decoder: whatever line ends a server writes, the client gets every byte but the usage event's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sidecar.genai.include_usage import UsageChunkFilter, add_include_usage
+from sidecar.genai.include_usage import UsageChunkFilter, add_include_usage, is_usage_only
+from sidecar.wire.events import SSEMessage
+from sidecar.wire.sse import SSEDecoder
+from tests.helpers import split_at
 
 CHUNK = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}\n\n'
 USAGE = b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n'
@@ -19,6 +26,12 @@ EXPECTED = b": keep-alive\n\n" + CHUNK + CHUNK + DONE
 def run(chunks: list[bytes], cap: int = 1 << 16) -> bytes:
     f = UsageChunkFilter(cap)
     return b"".join(f.feed(c) for c in chunks) + f.close()
+
+
+def messages(data: bytes) -> list[SSEMessage]:
+    decoder = SSEDecoder()
+    events = [*decoder.feed(data), *decoder.close()]
+    return [e for e in events if isinstance(e, SSEMessage)]
 
 
 def test_add_include_usage_keeps_other_options() -> None:
@@ -42,6 +55,13 @@ def test_insertion_keeps_every_other_byte() -> None:
         assert out.replace(member + b",", b"", 1).replace(member, b"", 1) == body
 
 
+def test_usage_only_is_choices_empty_and_usage_an_object() -> None:
+    assert is_usage_only('{"choices": [ ], "usage": {"prompt_tokens": 1}}')
+    assert not is_usage_only('{"choices":[{"index":0}],"usage":{"prompt_tokens":1}}')
+    assert not is_usage_only('{"choices":[],"usage":null}')
+    assert not is_usage_only('{"choices":[],"usage":{}')  # cut JSON
+
+
 def test_a_long_event_is_not_searched_again_per_chunk() -> None:
     """One 8 MiB event in 4 KiB reads: released unfiltered past the cap, in linear time."""
     event = b"data: " + b"x" * (8 << 20) + b"\n\n"
@@ -54,11 +74,52 @@ def test_usage_only_chunk_is_removed_and_nothing_else() -> None:
     assert run([STREAM]) == EXPECTED
 
 
-def test_crlf_framing_and_usage_with_choices_kept() -> None:
-    crlf = STREAM.replace(b"\n", b"\r\n")
-    assert run([crlf]) == EXPECTED.replace(b"\n", b"\r\n")
+def test_crlf_and_cr_framing() -> None:
+    for eol in (b"\r\n", b"\r"):
+        assert run([STREAM.replace(b"\n", eol)]) == EXPECTED.replace(b"\n", eol)
+
+
+def test_usage_with_choices_is_kept() -> None:
     with_choices = b'data: {"choices":[{"index":0}],"usage":{"prompt_tokens":1}}\n\n'
     assert run([with_choices]) == with_choices
+
+
+def test_mixed_line_ends_never_leak_the_usage_event() -> None:
+    """LF then CRLF is a blank line for the SSE standard; a framer that looks only for
+    ``\\n\\n``, ``\\r\\n\\r\\n`` or ``\\r\\r`` merges the usage event into the next one."""
+    usage = USAGE.rstrip(b"\n") + b"\n\r\n"
+    for stream in (CHUNK + usage + DONE, CHUNK + USAGE.rstrip(b"\n") + b"\r\n\n" + DONE):
+        out = run([stream])
+        assert out == CHUNK + DONE
+        assert [m.data for m in messages(out)] == [
+            m.data for m in messages(stream) if not is_usage_only(m.data)
+        ]
+
+
+def test_the_lf_of_a_crlf_goes_with_its_event_across_chunks() -> None:
+    crlf = (CHUNK + USAGE + DONE).replace(b"\n", b"\r\n")
+    expected = (CHUNK + DONE).replace(b"\n", b"\r\n")
+    for i in range(len(crlf) + 1):
+        assert run([crlf[:i], crlf[i:]]) == expected, i
+
+
+def test_a_keep_alive_comment_before_the_usage_event_stays() -> None:
+    assert run([CHUNK + b": ping\n\n" + USAGE + DONE]) == CHUNK + b": ping\n\n" + DONE
+
+
+def test_a_complete_event_is_released_at_once() -> None:
+    f = UsageChunkFilter()
+    assert f.feed(CHUNK) == CHUNK
+    assert f.feed(CHUNK[:10]) == b""
+    assert f.feed(CHUNK[10:]) == CHUNK
+    assert f.feed(USAGE) == b""
+    assert f.feed(DONE) == DONE
+    assert f.close() == b""
+
+
+def test_after_the_usage_event_the_rest_passes_unfiltered() -> None:
+    """Only one usage chunk comes per stream: a second one is the server's, not ours to drop."""
+    assert run([USAGE + USAGE + DONE]) == USAGE + DONE
 
 
 def test_unterminated_tail_is_released_at_close_unless_it_is_the_usage_chunk() -> None:
@@ -66,18 +127,70 @@ def test_unterminated_tail_is_released_at_close_unless_it_is_the_usage_chunk() -
     assert run([CHUNK + USAGE.rstrip()]) == CHUNK
 
 
-def test_tail_over_the_cap_is_released_unfiltered() -> None:
-    big = b"data: " + b"x" * 100
-    f = UsageChunkFilter(64)
+def test_block_over_the_cap_is_released_unfiltered() -> None:
+    big = b"data: " + b"x" * 200
+    f = UsageChunkFilter(len(USAGE))
     assert f.feed(big) == big
+    assert f.feed(b"\n\n") == b"\n\n"
+    assert f.feed(USAGE) == b""
     assert f.close() == b""
 
 
-@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
-def test_any_split_gives_the_same_bytes(points: list[int]) -> None:
-    cuts = sorted(set(points))
-    pieces = [STREAM[a:b] for a, b in zip([0, *cuts], [*cuts, len(STREAM)], strict=True)]
-    assert run(pieces) == EXPECTED
+def test_empty_chunks_change_nothing() -> None:
+    assert run([b"", STREAM[:5], b"", STREAM[5:], b""]) == EXPECTED
+
+
+EOLS = st.sampled_from([b"\n", b"\r\n", b"\r"])
+PAYLOADS = st.sampled_from(
+    [
+        b'{"choices":[{"index":0,"delta":{"content":"a"}}]}',
+        b'{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":5}}',
+        b"[DONE]",
+    ]
+)
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> bytes:
+    """SSE streams with any line end per line, comments, and at most one usage-only event."""
+    out = []
+    for payload in draw(st.lists(PAYLOADS, max_size=6)):
+        if draw(st.booleans()):
+            out.append(b": c" + draw(EOLS))
+        out.append(b"data: " + payload + draw(EOLS) + draw(EOLS))
+    return b"".join(out)
+
+
+def _without_usage(stream: bytes) -> list[str]:
+    found = [m.data for m in messages(stream)]
+    for i, data in enumerate(found):
+        if is_usage_only(data):
+            return found[:i] + found[i + 1 :]
+    return found
+
+
+@given(streams(), st.lists(st.integers(min_value=0, max_value=400), max_size=12), st.booleans())
+def test_any_split_gives_what_the_decoder_sees_minus_the_usage_event(
+    stream: bytes, points: list[int], empties: bool
+) -> None:
+    chunks = split_at(stream, points)
+    if empties:
+        chunks = [piece for chunk in chunks for piece in (chunk, b"")]
+    out = run(chunks)
+    assert out == run([stream])
+    assert [m.data for m in messages(out)] == _without_usage(stream)
+    removed = _removed_slice(stream, out)
+    if removed:
+        assert [is_usage_only(m.data) for m in messages(removed)] == [True]
+
+
+def _removed_slice(stream: bytes, out: bytes) -> bytes:
+    """The one contiguous slice of ``stream`` that ``out`` lacks (asserting there is one)."""
+    cut = len(stream) - len(out)
+    for i in range(len(out) + 1):
+        if stream[:i] == out[:i] and stream[i + cut :] == out[i:]:
+            return stream[i : i + cut]
+    raise AssertionError("the output is not the stream with one slice removed")
 
 
 def test_bytewise() -> None:

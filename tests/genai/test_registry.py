@@ -60,6 +60,88 @@ def test_builtin_table(path: str, dialect: str, provider: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "dialect", "provider"),
+    [
+        ("/openai/v1/chat/completions", "openai_chat", "openai"),  # Groq
+        ("/api/v1/chat/completions", "openai_chat", "openai"),  # OpenRouter
+        ("/chat/completions", "openai_chat", "openai"),  # DeepSeek's base URL has no /v1
+        (
+            "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+            "openai_chat",
+            "azure.ai.openai",
+        ),
+        (
+            "/openai/deployments/gpt-35/completions?api-version=2024-10-21",
+            "openai_completions",
+            "azure.ai.openai",
+        ),
+        ("/openai/deployments/emb/embeddings?api-version=2024-10-21", "openai_embeddings", "azure.ai.openai"),
+        ("/openai/v1/responses", "openai_responses", "openai"),
+        (
+            "/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+            "gemini",
+            "gcp.vertex_ai",
+        ),
+        (
+            "/v1/projects/p/locations/l/publishers/google/models/m%3AgenerateContent",
+            "gemini",
+            "gcp.vertex_ai",
+        ),
+        ("/v1beta/tunedModels/my-model:generateContent", "gemini", "gcp.gemini"),
+        ("/ollama/api/chat", "ollama", "ollama"),
+        ("/ollama/api/embeddings", "ollama", "ollama"),
+        ("/ollama/v1/chat/completions", "openai_chat", "openai"),
+        ("/llm/v1/chat/completions", "openai_chat", "openai"),
+        ("/llm/v1/messages", "anthropic", "anthropic"),
+        ("/llm/completion", "llamacpp", "llama_cpp"),
+        ("/tgi/generate_stream", "tgi", "tgi"),
+        ("/cohere/v2/chat", "cohere", "cohere"),
+    ],
+)
+def test_api_suffix_after_any_prefix(path: str, dialect: str, provider: str) -> None:
+    selection = select_dialect("POST", path)
+    assert selection is not None
+    assert (selection.dialect.name, selection.provider) == (dialect, provider)
+
+
+@pytest.mark.parametrize(
+    ("body", "provider", "dialect"),
+    [
+        (None, None, "llamacpp"),
+        (b'{"prompt": "x", "n_predict": 8}', None, "llamacpp"),
+        (b'{"prompt": "x"}', None, "llamacpp"),
+        (b'{"model": "m", "prompt": "x", "n_predict": 8}', None, "llamacpp"),
+        (b"not json", None, "llamacpp"),
+        (b'{"model": "deepseek-chat", "prompt": "x", "max_tokens": 8}', None, "openai_completions"),
+        (b'{"model": "m", "prompt": "x"}', "llama_cpp", "llamacpp"),
+    ],
+)
+def test_bare_completions_is_told_apart_by_the_body(
+    body: bytes | None, provider: str | None, dialect: str
+) -> None:
+    for path in ("/completions", "/beta/completions"):
+        assert name_of(select_dialect("POST", path, body=body, default_provider=provider)) == dialect
+    # after /v1 it is always OpenAI's, whatever the body
+    assert name_of(select_dialect("POST", "/v1/completions", body=body, default_provider=provider)) == (
+        "openai_completions"
+    )
+
+
+def test_the_upstream_path_is_joined_for_detection_and_routes_match_the_request() -> None:
+    assert name_of(select_dialect("POST", "/chat", upstream_path="/api")) == "ollama"
+    assert name_of(select_dialect("POST", "/chat", upstream_path="/")) is None
+    routes = [Route(path_prefix="/chat", dialect="cohere")]
+    assert name_of(select_dialect("POST", "/chat", routes, upstream_path="/api")) == "cohere"
+
+
+def test_a_configured_provider_wins_over_the_path() -> None:
+    path = "/openai/deployments/d/chat/completions"
+    assert select_dialect("POST", path, default_provider="gateway") == Selection(
+        dialect=openai_chat.DIALECT, provider="gateway"
+    )
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/tags",
@@ -69,10 +151,11 @@ def test_builtin_table(path: str, dialect: str, provider: str) -> None:
         "/v1/chat/completions/",
         "/v1/messages/count_tokens",
         "/v1/responses/resp_1/cancel",
-        "/openai/v1/chat/completions",
         "/v1beta/models/gemini:countTokens",
         "/v1beta/models/a/b:generateContent",
-        "/v2/models/gemini:generateContent",
+        "/v1beta/models/gemini:generateContent/x",
+        "/v1/threads/t1/messages",
+        "/api/chat/x",
         "",
     ],
 )

@@ -49,6 +49,7 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
     "genai_sidecar.requests.rejected": ("counter", "{request}", None),
     "genai_sidecar.export.dropped": ("counter", "{item}", None),
     "genai_sidecar.cost": ("counter", "{currency_unit}", None),
+    "genai_sidecar.usage.injection_refused": ("counter", "{request}", None),
     "http.server.request.duration": ("histogram", "s", HTTP),
 }
 
@@ -58,6 +59,7 @@ OWN = {
     "genai_sidecar.requests.active",
     "genai_sidecar.proxied.bytes",
     "genai_sidecar.requests.rejected",
+    "genai_sidecar.usage.injection_refused",
     "genai_sidecar.export.dropped",
     "genai_sidecar.cost",
     "http.server.request.duration",

@@ -26,6 +26,7 @@ def exercise_everything(sink: Sink) -> None:
     run(sink, [*STREAM, (1000.9, usage), (1000.9, ServerTiming(time_to_first_token_s=0.1))])
     sink.telemetry.tap_error("decoder")
     sink.telemetry.request_rejected("malformed_request")
+    sink.telemetry.usage_injection_refused()
     sink.telemetry.providers.export_dropped.add(0, {"signal": "traces", "reason": "queue_full"})
 
 
