@@ -110,7 +110,9 @@ def _sidecar_child(
         sidecar = Sidecar(config, build_telemetry(config, environ))
         try:
             await sidecar.start()
-            conn.send(("ok", (sidecar.proxy_url, sidecar.admin_url, config.genai.inject_include_usage)))
+            conn.send(
+                ("ok", (sidecar.proxy_url, sidecar.admin_url, config.genai.inject_include_usage is not False))
+            )
             await _until_sigterm()
         finally:
             await sidecar.shutdown()

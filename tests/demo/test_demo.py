@@ -73,7 +73,7 @@ def test_plain_openai_client_gets_usage_exactly_when_injection_is_on(
     full_run: tuple[dict[str, ScenarioRow], str],
 ) -> None:
     rows, text = full_run
-    injects = load_config(None, environ={}).genai.inject_include_usage
+    injects = load_config(None, environ={}).genai.inject_include_usage is not False
     row = rows["no_usage"]
     assert row.requests > 0
     assert not row.error_types
