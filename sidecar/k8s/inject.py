@@ -131,6 +131,8 @@ class InjectOptions:
                 raise InjectError(f"{name}: not a Kubernetes quantity: {getattr(self, name)!r}")
         if not self.image:
             raise InjectError("image must not be empty")
+        if self.native and self.kubernetes_version < (1, 29):
+            raise InjectError("native sidecars need Kubernetes 1.29 or newer: use the legacy layout")
 
 
 def _check_port(value: object, name: str) -> None:

@@ -271,6 +271,8 @@ def test_scrape_annotations_are_opt_in_and_never_overwrite() -> None:
         ),
         ("a: [", [], "not valid YAML"),
         ("", ["--sidecar-port", "9464"], "must differ"),
+        ("", ["--kubernetes-version", "1.28"], "use the legacy layout"),
+        ("", ["--kubernetes-version", "one"], "expected MAJOR.MINOR"),
     ],
 )
 def test_bad_input_fails_with_one_clear_line(text: str, flags: list[str], message: str) -> None:
