@@ -20,7 +20,7 @@ def _name(signal: Signal) -> str:
 MODEL: Final = semconv.GEN_AI_REQUEST_MODEL.replace(".", "_")
 ERROR: Final = semconv.ERROR_TYPE.replace(".", "_")
 TOKEN_TYPE: Final = semconv.GEN_AI_TOKEN_TYPE.replace(".", "_")
-FINISH: Final = semconv.GEN_AI_RESPONSE_FINISH_REASONS.replace(".", "_")
+FINISH: Final = semconv.FINISH_REASON.replace(".", "_")
 
 DURATION: Final = _name(Signal.OPERATION_DURATION)
 TTFC: Final = _name(Signal.TIME_TO_FIRST_CHUNK)

@@ -149,6 +149,17 @@ def create_server_time_per_output_token(meter: Meter) -> Histogram:
 # ------------------------------------------------------------------------ own-namespace metrics
 
 
+def create_client_embeddings_duration(meter: Meter) -> Histogram:
+    """Client side, at the sidecar (latest): the duration of an embeddings call, which the
+    development branch no longer records on the inference or generic operation metric."""
+    return _histogram(meter, _latest(Signal.EMBEDDINGS_DURATION))
+
+
+def create_client_embeddings_operation_input_tokens(meter: Meter) -> Histogram:
+    """Model server's usage report (latest): input tokens per successful embeddings call."""
+    return _histogram(meter, _latest(Signal.EMBEDDINGS_INPUT_TOKENS))
+
+
 def create_finish_reasons(meter: Meter) -> Counter:
     """Response side, one count per choice's finish reason (``length``, ``content_filter``,
     ``error``...): the mix that dashboards and alerts need, which semconv keeps on spans only."""
@@ -215,6 +226,8 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (_latest(Signal.REASONING_TOKENS), create_client_inference_usage_reasoning_output_tokens),
     (_latest(Signal.OPERATION_INPUT_TOKENS), create_client_inference_operation_input_tokens),
     (_latest(Signal.OPERATION_OUTPUT_TOKENS), create_client_inference_operation_output_tokens),
+    (_latest(Signal.EMBEDDINGS_DURATION), create_client_embeddings_duration),
+    (_latest(Signal.EMBEDDINGS_INPUT_TOKENS), create_client_embeddings_operation_input_tokens),
     (_v141(Signal.SERVER_REQUEST_DURATION), create_server_request_duration),
     (_v141(Signal.SERVER_TIME_TO_FIRST_TOKEN), create_server_time_to_first_token),
     (_v141(Signal.SERVER_TIME_PER_OUTPUT_TOKEN), create_server_time_per_output_token),

@@ -36,6 +36,11 @@ class CallOutcome:
     ttfc_s: float | None
     usage: Usage | None
     server_timing: ServerTiming | None
+    #: The model server answered (a status line arrived). False for the sidecar's own 502/504
+    #: and a connection error: then no ``gen_ai.server.*`` metric is recorded.
+    server_responded: bool = True
+    #: The operation (``gen_ai.operation.name``): embeddings have metrics of their own (latest).
+    embeddings: bool = False
 
 
 def _emit(instrument: Instrument, value: float, attributes: Attributes, ctx: Context | None) -> None:
@@ -82,7 +87,7 @@ class GenAIMetrics:
     ) -> None:
         """One count per choice's finish reason, with the call's metric attributes."""
         for reason in reasons:
-            attrs = {**attributes, semconv.GEN_AI_RESPONSE_FINISH_REASONS: reason}
+            attrs = {**attributes, semconv.FINISH_REASON: reason}
             self._finish_reasons.add(1, attrs, context=ctx)
 
     def record(
@@ -93,16 +98,19 @@ class GenAIMetrics:
         *,
         ctx: Context | None = None,
         error_type: str | None = None,
-        modality: TokenModality = TokenModality.TEXT,
+        modality: TokenModality = TokenModality.UNKNOWN,
     ) -> None:
         """Record ``value`` on every instrument of ``signal``. ``None`` records nothing, except
-        on instruments that record ``0`` when the value is absent (latest token counts)."""
+        on instruments that record ``0`` when the value is absent (latest token counts); a
+        breakdown instrument records nothing for ``0``."""
         for spec, instrument in self._signals[signal]:
             amount = value
             if amount is None:
                 if not spec.zero_when_absent:
                     continue
                 amount = 0
+            elif spec.skip_zero and amount == 0:
+                continue
             if not (spec.error_type or spec.token_type or spec.modality):
                 _emit(instrument, amount, attributes, ctx)
                 continue
@@ -118,20 +126,28 @@ class GenAIMetrics:
     def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> None:
         """End-of-call metrics: duration, token usage, server-side timings."""
         err = outcome.error_type
-        self.record(Signal.OPERATION_DURATION, outcome.duration_s, attributes, ctx=ctx, error_type=err)
-        usage = outcome.usage
-        modality = TokenModality.TEXT if usage is not None else TokenModality.UNKNOWN
-        u = usage or Usage()
-        for signal, value in (
-            (Signal.INPUT_TOKENS, u.input_tokens),
-            (Signal.OUTPUT_TOKENS, u.output_tokens),
-            (Signal.CACHE_READ_TOKENS, u.cache_read_tokens),
-            (Signal.CACHE_WRITE_TOKENS, u.cache_write_tokens),
-            (Signal.REASONING_TOKENS, u.reasoning_tokens),
-            (Signal.OPERATION_INPUT_TOKENS, u.input_tokens),
-            (Signal.OPERATION_OUTPUT_TOKENS, u.output_tokens),
-        ):
-            self.record(signal, value, attributes, ctx=ctx, error_type=err, modality=modality)
+        u = outcome.usage or Usage()
+        if outcome.embeddings:
+            self.record(Signal.EMBEDDINGS_DURATION, outcome.duration_s, attributes, ctx=ctx, error_type=err)
+            if err is None:
+                self.record(Signal.EMBEDDINGS_INPUT_TOKENS, u.input_tokens, attributes, ctx=ctx)
+        else:
+            self.record(Signal.OPERATION_DURATION, outcome.duration_s, attributes, ctx=ctx, error_type=err)
+            # No dialect reports usage by modality: the counters say "unknown" (token-metrics.yaml:
+            # "Use `unknown` when the provider does not report a modality breakdown").
+            for signal, value in (
+                (Signal.INPUT_TOKENS, u.input_tokens),
+                (Signal.OUTPUT_TOKENS, u.output_tokens),
+                (Signal.CACHE_READ_TOKENS, u.cache_read_tokens),
+                (Signal.CACHE_WRITE_TOKENS, u.cache_write_tokens),
+                (Signal.REASONING_TOKENS, u.reasoning_tokens),
+            ):
+                self.record(signal, value, attributes, ctx=ctx)
+            if err is None:  # the per-operation histograms: not for failed operations
+                self.record(Signal.OPERATION_INPUT_TOKENS, u.input_tokens, attributes, ctx=ctx)
+                self.record(Signal.OPERATION_OUTPUT_TOKENS, u.output_tokens, attributes, ctx=ctx)
+        if not outcome.server_responded:
+            return  # gen_ai.server.*: only for a response that came from the model server
         timing = outcome.server_timing or ServerTiming()
         server_duration = timing.request_duration_s
         if server_duration is None:
@@ -180,7 +196,10 @@ class HealthMetrics:
     ) -> None:
         upper = method.upper()
         attrs: dict[str, str | int] = {
-            semconv.HTTP_REQUEST_METHOD: upper if upper in semconv.HTTP_METHODS else semconv.OTHER
+            semconv.HTTP_REQUEST_METHOD: upper if upper in semconv.HTTP_METHODS else semconv.OTHER,
+            # The proxy listener speaks plain HTTP/1.1 (aiohttp; no TLS, no HTTP/2).
+            semconv.URL_SCHEME: "http",
+            semconv.NETWORK_PROTOCOL_VERSION: "1.1",
         }
         if status is not None:
             attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status

@@ -22,12 +22,13 @@ from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace as trace_api
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sidecar.genai.accumulator import CallAccumulator
-from sidecar.genai.observations import RequestInfo, Usage
+from sidecar.genai.observations import Operation, RequestInfo, Usage
 from sidecar.telemetry import semconv
 from sidecar.telemetry.call_log import CallRecord
 from sidecar.telemetry.capture import as_span_attributes
@@ -77,6 +78,7 @@ class StreamRecorder:
         "_method",
         "_metric_attrs",
         "_request",
+        "_responded",
         "_span",
         "_span_attrs",
         "_status",
@@ -102,6 +104,8 @@ class StreamRecorder:
         self._wall0_ns = time.time_ns() - int((time.perf_counter() - t0) * 1e9)
         self._done = False
         self._status: int | None = None
+        #: The upstream's response head arrived (not the sidecar's own 502/504).
+        self._responded = False
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._attrs_model: str | None = None
@@ -171,8 +175,9 @@ class StreamRecorder:
         )
         attrs.update((key, value) for key, value in optional if value is not None)
         if request.top_k is not None:
-            # v1.41 types top_k as a double; the development branch as an int.
-            attrs[semconv.GEN_AI_REQUEST_TOP_K] = int(request.top_k) if tel.latest else float(request.top_k)
+            # v1.41 types top_k as a double, the development branch as an int; in "both" mode
+            # the released type wins (the one rule for a key whose type changed).
+            attrs[semconv.GEN_AI_REQUEST_TOP_K] = float(request.top_k) if tel.v1_41 else int(request.top_k)
         if request.stop_sequences is not None:
             attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(request.stop_sequences)
         if request.choice_count is not None and request.choice_count != 1:
@@ -223,6 +228,7 @@ class StreamRecorder:
         if self._done:
             return
         self._status = status
+        self._responded = True
 
     def output(self, t: float, count: int = 1) -> None:
         """``count`` output chunks arrived at ``t`` (one decoded event's worth)."""
@@ -337,6 +343,8 @@ class StreamRecorder:
                 ttfc_s=ttfc,
                 usage=usage,
                 server_timing=call.server_timing_report(),
+                server_responded=self._responded,
+                embeddings=request.operation is Operation.EMBEDDINGS,
             ),
             self._metric_attrs,
             self._ctx,
@@ -360,7 +368,7 @@ class StreamRecorder:
                 output = {k: v for k, v in content.items() if k == semconv.GEN_AI_OUTPUT_MESSAGES}
                 span.set_attributes(as_span_attributes(output))
             if error_type is not None:
-                span.set_status(Status(StatusCode.ERROR, error_type))
+                span.set_status(Status(StatusCode.ERROR, semconv.status_message(error_type)))
             span.end(end_time=self._wall_ns(t))
         end_ns = self._wall_ns(t)
         if tel.capture.on_event and tel.logger is not None:
@@ -370,6 +378,7 @@ class StreamRecorder:
                 context=self._ctx,
                 attributes=event_attrs,
                 event_name=semconv.GEN_AI_OPERATION_DETAILS_EVENT,
+                severity_number=SeverityNumber.DEBUG,
             )
         if tel.call_log.enabled:
             tel.call_log.emit(

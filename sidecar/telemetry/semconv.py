@@ -70,6 +70,8 @@ GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
 #: ``gen_ai.usage.cost.source`` value: computed by the sidecar from usage and a price table.
 COST_SOURCE_LOCAL: Final = "local"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
+URL_SCHEME: Final = "url.scheme"
+NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 SERVICE_NAME: Final = "service.name"
 SERVICE_VERSION: Final = "service.version"
@@ -90,6 +92,9 @@ OTHER: Final = "_OTHER"
 # Own namespace (not semconv): health metrics, identity attributes, call records.
 OWN_NAMESPACE: Final = "genai_sidecar"
 REASON: Final = "reason"
+#: Label of ``genai_sidecar.finish_reasons``: one reason per count. Not
+#: ``gen_ai.response.finish_reasons``, which the registry types as a string array.
+FINISH_REASON: Final = "genai_sidecar.finish_reason"
 SIGNAL: Final = "signal"
 CALL_RECORD_EVENT: Final = "genai_sidecar.call"
 API_KEY_HASH: Final = "genai_sidecar.api_key.hash"
@@ -133,6 +138,27 @@ class ErrorType(StrEnum):
     OTHER = "_OTHER"
 
 
+_STATUS_MESSAGES: Final = {
+    ErrorType.PREMATURE_END.value: "the response stream ended before its final event",
+    ErrorType.UPSTREAM_ERROR.value: "the model server reported an error in the response body",
+    ErrorType.TIMEOUT.value: "the model server did not answer in time",
+    ErrorType.CONNECTION_ERROR.value: "could not reach the model server",
+    ErrorType.CLIENT_CANCEL.value: "the client went away before the response ended",
+    "shutdown": "the sidecar shut down before the response ended",
+}
+
+
+def status_message(error_type: str) -> str:
+    """A short human description for the span status of a failed call. The conventions call a
+    description that repeats ``error.type`` "not recommended"; this says what happened."""
+    known = _STATUS_MESSAGES.get(error_type)
+    if known is not None:
+        return known
+    if error_type.isdigit():
+        return f"the model server answered HTTP {error_type}"
+    return "the model server reported an error in the response body"
+
+
 #: HTTP methods ``http.request.method`` keeps; others are reported as ``_OTHER``.
 HTTP_METHODS: Final = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
@@ -170,6 +196,8 @@ class MetricSpec:
     ``gen_ai.token.modality`` does, and ``token_type`` is the fixed ``gen_ai.token.type`` a
     logical signal records with (v1.41 token usage shares one instrument for input and output).
     ``zero_when_absent``: a call without usage records ``0`` (latest) instead of nothing (v1.41).
+    ``skip_zero``: a breakdown (cache, reasoning) recorded only when the provider reports a
+    non-zero value.
     """
 
     name: str
@@ -181,6 +209,7 @@ class MetricSpec:
     modality: bool = False
     token_type: TokenType | None = None
     zero_when_absent: bool = False
+    skip_zero: bool = False
 
 
 class Signal(StrEnum):
@@ -195,6 +224,8 @@ class Signal(StrEnum):
     CACHE_WRITE_TOKENS = "cache_write_tokens"
     REASONING_TOKENS = "reasoning_tokens"
     OPERATION_INPUT_TOKENS = "operation_input_tokens"
+    EMBEDDINGS_DURATION = "embeddings_duration"
+    EMBEDDINGS_INPUT_TOKENS = "embeddings_input_tokens"
     OPERATION_OUTPUT_TOKENS = "operation_output_tokens"
     SERVER_REQUEST_DURATION = "server_request_duration"
     SERVER_TIME_TO_FIRST_TOKEN = "server_time_to_first_token"
@@ -212,17 +243,26 @@ def _token_usage(token_type: TokenType) -> MetricSpec:
     )
 
 
-def _usage_counter(name: str, description: str) -> MetricSpec:
+def _usage_counter(name: str, description: str, *, breakdown: bool = False) -> MetricSpec:
     return MetricSpec(
         name=name,
         kind="counter",
         unit="{token}",
         description=description,
         modality=True,
-        zero_when_absent=True,
+        zero_when_absent=not breakdown,
+        skip_zero=breakdown,
     )
 
 
+_OPERATION_DURATION = MetricSpec(
+    name="gen_ai.client.operation.duration",
+    kind="histogram",
+    unit="s",
+    description="GenAI operation duration.",
+    buckets=DURATION_BUCKETS,
+    error_type=True,
+)
 _SERVER_REQUEST_DURATION = MetricSpec(
     name="gen_ai.server.request.duration",
     kind="histogram",
@@ -249,14 +289,7 @@ _SERVER_TPOT = MetricSpec(
 #: Logical signal -> instrument per semconv version (absent: that version has no such metric).
 SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
     Signal.OPERATION_DURATION: {
-        V1_41: MetricSpec(
-            name="gen_ai.client.operation.duration",
-            kind="histogram",
-            unit="s",
-            description="GenAI operation duration.",
-            buckets=DURATION_BUCKETS,
-            error_type=True,
-        ),
+        V1_41: _OPERATION_DURATION,
         LATEST: MetricSpec(
             name="gen_ai.client.inference.duration",
             kind="histogram",
@@ -316,18 +349,21 @@ SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
         LATEST: _usage_counter(
             "gen_ai.client.inference.usage.cache_read.input_tokens",
             "The number of input tokens served from a provider-managed cache.",
+            breakdown=True,
         ),
     },
     Signal.CACHE_WRITE_TOKENS: {
         LATEST: _usage_counter(
             "gen_ai.client.inference.usage.cache_write.input_tokens",
             "The number of input tokens written to a provider-managed cache.",
+            breakdown=True,
         ),
     },
     Signal.REASONING_TOKENS: {
         LATEST: _usage_counter(
             "gen_ai.client.inference.usage.reasoning.output_tokens",
             "The number of output tokens used for reasoning.",
+            breakdown=True,
         ),
     },
     Signal.OPERATION_INPUT_TOKENS: {
@@ -337,8 +373,6 @@ SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
             unit="{token}",
             description="The number of input (prompt) tokens used per inference operation.",
             buckets=TOKEN_BUCKETS,
-            error_type=True,
-            zero_when_absent=True,
         ),
     },
     Signal.OPERATION_OUTPUT_TOKENS: {
@@ -348,8 +382,29 @@ SIGNALS: Final[dict[Signal, dict[SemconvVersion, MetricSpec]]] = {
             unit="{token}",
             description="The number of output (completion) tokens used per inference operation.",
             buckets=TOKEN_BUCKETS,
+        ),
+    },
+    # Embeddings: v1.41 records them on the generic operation metrics; the development branch has
+    # its own pair (docs/gen-ai/client-embeddings.md) and no usage counters for them.
+    Signal.EMBEDDINGS_DURATION: {
+        V1_41: _OPERATION_DURATION,
+        LATEST: MetricSpec(
+            name="gen_ai.client.embeddings.duration",
+            kind="histogram",
+            unit="s",
+            description="GenAI client embeddings operation duration.",
+            buckets=DURATION_BUCKETS,
             error_type=True,
-            zero_when_absent=True,
+        ),
+    },
+    Signal.EMBEDDINGS_INPUT_TOKENS: {
+        V1_41: _token_usage(TokenType.INPUT),
+        LATEST: MetricSpec(
+            name="gen_ai.client.embeddings.operation.input_tokens",
+            kind="histogram",
+            unit="{token}",
+            description="The number of input tokens used per embeddings operation.",
+            buckets=TOKEN_BUCKETS,
         ),
     },
     Signal.SERVER_REQUEST_DURATION: {V1_41: _SERVER_REQUEST_DURATION, LATEST: _SERVER_REQUEST_DURATION},
@@ -394,7 +449,7 @@ FINISH_REASONS = MetricSpec(
     kind="counter",
     unit="{choice}",
     description="Finish reasons of GenAI calls, one per choice (error when a stream ended early); "
-    "gen_ai.response.finish_reasons holds the one reason.",
+    "genai_sidecar.finish_reason holds the one reason.",
 )
 COST = MetricSpec(
     name="genai_sidecar.cost",

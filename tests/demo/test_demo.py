@@ -137,8 +137,8 @@ def test_summarise_reads_the_exposition_by_request_model() -> None:
             _sample(f"{usage}_sum", 9, gen_ai_token_type="output"),
             _sample(f"{usage}_count", 3, gen_ai_token_type="output"),
             f"# TYPE {finish} counter",
-            _sample(f"{finish}_total", 2, gen_ai_response_finish_reasons="length"),
-            _sample(f"{finish}_total", 5, gen_ai_request_model="zzz", gen_ai_response_finish_reasons="stop"),
+            _sample(f"{finish}_total", 2, genai_sidecar_finish_reason="length"),
+            _sample(f"{finish}_total", 5, gen_ai_request_model="zzz", genai_sidecar_finish_reason="stop"),
             "",
         ]
     )

@@ -178,7 +178,7 @@ def test_chat_stream_without_include_usage(
     ttft, tpot = _check_server_timings(sidecar, timings)
     _check_ttfc(sidecar, first_chunk_s, timings["prompt_ms"])
     assert sidecar.value(f"{TOKENS}_count") is None
-    assert sidecar.value("genai_sidecar_finish_reasons_total", gen_ai_response_finish_reasons=finish) == 1
+    assert sidecar.value("genai_sidecar_finish_reasons_total", genai_sidecar_finish_reason=finish) == 1
 
     case = "chat stream, no usage"
     side_by_side.add(case, "tokens reported", "none", _tokens(sidecar, "input"))
@@ -206,7 +206,7 @@ def test_chat_stream_length_finish(
     assert usage is not None
     assert usage.completion_tokens == 3
     _check_usage(sidecar, "chat", usage.prompt_tokens, usage.completion_tokens)
-    labels = {"gen_ai_response_finish_reasons": "length"}
+    labels = {"genai_sidecar_finish_reason": "length"}
     assert sidecar.wait_value("genai_sidecar_finish_reasons_total", 1, labels=labels) == 1
     side_by_side.add(
         "chat stream, max_tokens=3", "output tokens", usage.completion_tokens, _tokens(sidecar, "output")

@@ -37,6 +37,8 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
     "gen_ai.client.inference.usage.reasoning.output_tokens": ("counter", "{token}", None),
     "gen_ai.client.inference.operation.input_tokens": ("histogram", "{token}", TOKENS),
     "gen_ai.client.inference.operation.output_tokens": ("histogram", "{token}", TOKENS),
+    "gen_ai.client.embeddings.duration": ("histogram", "s", DURATION),
+    "gen_ai.client.embeddings.operation.input_tokens": ("histogram", "{token}", TOKENS),
     # server metrics (same in both)
     "gen_ai.server.request.duration": ("histogram", "s", DURATION),
     "gen_ai.server.time_to_first_token": ("histogram", "s", TTFT),
@@ -75,7 +77,9 @@ V1_41 = {
     "gen_ai.client.operation.time_per_output_chunk",
     "gen_ai.client.token.usage",
 }
-LATEST = {name for name in EXPECTED if name.startswith("gen_ai.client.inference.")}
+LATEST = {
+    name for name in EXPECTED if name.startswith(("gen_ai.client.inference.", "gen_ai.client.embeddings."))
+}
 
 
 def test_one_factory_per_instrument() -> None:

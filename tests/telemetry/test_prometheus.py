@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.config import CostConfig
 from sidecar.genai.observations import (
+    Operation,
     OutputKind,
     ServerTiming,
     Usage,
@@ -24,6 +25,7 @@ def exercise_everything(sink: Sink) -> None:
         input_tokens=12, output_tokens=4, cache_read_tokens=1, cache_write_tokens=2, reasoning_tokens=3
     )
     run(sink, [*STREAM, (1000.9, usage), (1000.9, ServerTiming(time_to_first_token_s=0.1))])
+    run(sink, [(1000.2, Usage(input_tokens=3))], request=chat(operation=Operation.EMBEDDINGS, stream=False))
     sink.telemetry.tap_error("decoder")
     sink.telemetry.request_rejected("malformed_request")
     sink.telemetry.usage_injection_refused()
@@ -63,7 +65,7 @@ def test_exposition_samples_and_labels(make_sink: MakeSink, tmp_path: Path) -> N
     assert set(samples) >= semconv.prometheus_samples("latest")
     total = samples["gen_ai_client_inference_usage_input_tokens_total"]
     assert total.value == 12
-    assert total.labels["gen_ai_token_modality"] == "text"
+    assert total.labels["gen_ai_token_modality"] == "unknown"  # no dialect reports modalities
     assert total.labels["gen_ai_request_model"] == "llama3"
     count = samples["gen_ai_client_inference_duration_seconds_count"]
     assert count.value == 1

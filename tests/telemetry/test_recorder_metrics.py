@@ -127,18 +127,20 @@ def test_streaming_call_latest(make_sink: MakeSink) -> None:
     assert one(sink, "gen_ai.client.inference.time_to_first_chunk").sum == pytest.approx(0.25)
     assert one(sink, "gen_ai.client.inference.time_per_output_chunk").count == 3
     assert one(sink, "gen_ai.client.inference.duration").sum == pytest.approx(1.0)
-    text_attrs = {**BASE_ATTRS, "gen_ai.token.modality": "text"}
+    # No dialect reports usage by modality: "unknown" (token-metrics.yaml).
+    unknown_attrs = {**BASE_ATTRS, "gen_ai.token.modality": "unknown"}
     expected = {
         "gen_ai.client.inference.usage.input_tokens": 12,
         "gen_ai.client.inference.usage.output_tokens": 4,
         "gen_ai.client.inference.usage.cache_read.input_tokens": 8,
-        "gen_ai.client.inference.usage.cache_write.input_tokens": 0,
         "gen_ai.client.inference.usage.reasoning.output_tokens": 2,
     }
     for name, value in expected.items():
         point = one(sink, name)
         assert point.value == value, name
-        assert dict(point.attributes) == text_attrs, name
+        assert dict(point.attributes) == unknown_attrs, name
+    # A breakdown the provider did not report (or reported as 0) is not recorded.
+    assert sink.points("gen_ai.client.inference.usage.cache_write.input_tokens") == []
     op_in = one(sink, "gen_ai.client.inference.operation.input_tokens")
     assert (op_in.count, op_in.sum) == (1, 12)
     assert dict(op_in.attributes) == BASE_ATTRS  # deliberately no modality
@@ -175,8 +177,16 @@ def test_no_usage_latest_records_zero_with_unknown_modality(make_sink: MakeSink)
         point = one(sink, name)
         assert point.value == 0
         assert point.attributes["gen_ai.token.modality"] == "unknown"
-    op_out = one(sink, "gen_ai.client.inference.operation.output_tokens")
-    assert (op_out.count, op_out.sum) == (1, 0)
+    # The per-operation histograms: nothing without usage ("MUST NOT report").
+    assert sink.points("gen_ai.client.inference.operation.output_tokens") == []
+
+
+def test_failed_call_latest_counts_usage_but_no_histogram_sample(make_sink: MakeSink) -> None:
+    sink = make_sink(semconv="latest")
+    run(sink, [(T0 + 0.1, Usage(input_tokens=9, output_tokens=2))], status=500)
+    assert one(sink, "gen_ai.client.inference.usage.input_tokens").value == 9
+    assert sink.points("gen_ai.client.inference.operation.input_tokens") == []
+    assert sink.points("gen_ai.client.inference.operation.output_tokens") == []
 
 
 def test_usage_is_replaced_not_added(sink: Sink) -> None:
@@ -255,9 +265,20 @@ def test_fail_records_the_given_error_type_and_status(sink: Sink) -> None:
     http = one(sink, "http.server.request.duration")
     assert dict(http.attributes) == {
         "http.request.method": "POST",
+        "url.scheme": "http",
+        "network.protocol.version": "1.1",
         "http.response.status_code": 504,
         "error.type": "timeout",
     }
+    # The sidecar's own 504: no response came from the model server, so no server metric.
+    assert not any(n.startswith("gen_ai.server.") for n in sink.metric_names())
+
+
+def test_server_metrics_for_a_response_from_the_server(sink: Sink) -> None:
+    recorder = sink.telemetry.start(request=chat(), method="POST", headers={}, t0=T0)
+    recorder.response_started(200, T0 + 0.1)
+    recorder.fail("timeout", T0 + 2.0)  # stalled mid-stream: the server did answer
+    assert one(sink, "gen_ai.server.request.duration").attributes["error.type"] == "timeout"
 
 
 def test_finishing_happens_exactly_once(sink: Sink) -> None:
@@ -280,7 +301,12 @@ def test_non_genai_request_gets_http_metrics_only(sink: Sink) -> None:
     recorder.finish(T0 + 0.5, status=200, response_bytes=10)
     assert carrier == {}
     http = one(sink, "http.server.request.duration")
-    assert dict(http.attributes) == {"http.request.method": "GET", "http.response.status_code": 200}
+    assert dict(http.attributes) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "network.protocol.version": "1.1",
+        "http.response.status_code": 200,
+    }
     assert http.sum == pytest.approx(0.5)
     assert not any(n.startswith("gen_ai.") for n in sink.metric_names())
     assert sink.spans.get_finished_spans() == ()
@@ -325,10 +351,20 @@ def test_embeddings_call(make_sink: MakeSink) -> None:
     sink = make_sink(semconv="latest")
     request = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai", model="e5", stream=False)
     run(sink, [(T0 + 0.1, Usage(input_tokens=42))], request=request)
-    point = one(sink, "gen_ai.client.inference.usage.input_tokens")
-    assert point.value == 42
+    point = one(sink, "gen_ai.client.embeddings.operation.input_tokens")
+    assert (point.count, point.sum) == (1, 42)
     assert point.attributes["gen_ai.operation.name"] == "embeddings"
-    assert one(sink, "gen_ai.client.inference.usage.output_tokens").value == 0
+    assert one(sink, "gen_ai.client.embeddings.duration").sum == pytest.approx(1.0)
+    # Not an inference: none of the inference metrics (client-embeddings.md).
+    assert not any(n.startswith("gen_ai.client.inference.") for n in sink.metric_names())
+
+
+def test_embeddings_call_v1_41(sink: Sink) -> None:
+    request = RequestInfo(operation=Operation.EMBEDDINGS, provider="openai", model="e5", stream=False)
+    run(sink, [(T0 + 0.1, Usage(input_tokens=42))], request=request)
+    usage = one(sink, "gen_ai.client.token.usage")
+    assert (usage.sum, usage.attributes["gen_ai.token.type"]) == (42, "input")
+    assert one(sink, "gen_ai.client.operation.duration").count == 1
 
 
 def test_finish_reasons_counted_per_choice_with_error_for_a_premature_end(sink: Sink) -> None:
@@ -342,7 +378,7 @@ def test_finish_reasons_counted_per_choice_with_error_for_a_premature_end(sink: 
     run(sink, two_choices)
     run(sink, [(T0 + 0.2, text("a")), (T0 + 0.5, PrematureEnd())])
     counts = {
-        p.attributes["gen_ai.response.finish_reasons"]: p.value
+        p.attributes["genai_sidecar.finish_reason"]: p.value
         for p in sink.points("genai_sidecar.finish_reasons")
     }
     assert counts == {"length": 1, "stop": 1, "error": 1}
