@@ -60,7 +60,43 @@ def _ports(n: int) -> list[int]:
     return ports
 
 
-def _pod(native: bool, model_port: int, sidecar_port: int, admin_port: int) -> dict[str, Any]:
+@dataclass
+class Wiring:
+    """What the kubelet and the sidecar process need from a rendered pod."""
+
+    native: bool
+    args: list[str]
+    env: dict[str, str]
+    prestop_s: int
+    grace_s: int
+    ports: tuple[int, int, int]  # model, sidecar proxy, sidecar admin (free loopback ports)
+
+
+def _container(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == name]
+    return found
+
+
+def _wiring(spec: dict[str, Any], model_name: str, ports: tuple[int, int, int], **env: str) -> Wiring:
+    """The sidecar's args and literal env from the pod, the pod address made loopback."""
+    sidecar = _container(spec, SIDECAR)
+    prestop = _container(spec, model_name)["lifecycle"]["preStop"]
+    seconds = prestop["sleep"]["seconds"] if "sleep" in prestop else int(prestop["exec"]["command"][-1])
+    literal = {e["name"]: e["value"] for e in sidecar["env"] if "value" in e}
+    literal.pop("OTEL_RESOURCE_ATTRIBUTES")  # refers to the Downward API's POD_UID
+    literal.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    return Wiring(
+        native=sidecar.get("restartPolicy") == "Always",
+        args=[a.replace("0.0.0.0", "127.0.0.1") for a in sidecar["args"]],
+        env={**literal, **env},
+        prestop_s=int(seconds),
+        grace_s=spec.get("terminationGracePeriodSeconds", 30),
+        ports=ports,
+    )
+
+
+def _injected(native: bool) -> Wiring:
+    ports = model_port, sidecar_port, admin_port = tuple(_ports(3))
     template = {
         "metadata": {"labels": {"app": "model"}},
         "spec": {"containers": [{"name": "model", "image": "m", "ports": [{"containerPort": model_port}]}]},
@@ -72,22 +108,30 @@ def _pod(native: bool, model_port: int, sidecar_port: int, admin_port: int) -> d
         prestop_s=PRESTOP_S,
         model_drain_s=MODEL_DRAIN_S,
     )
-    return inject(template, options)
+    return _wiring(inject(template, options)["spec"], "model", ports)
 
 
-def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
-    spec = pod["spec"]
-    (found,) = [c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == name]
-    return found
+def _kustomized(overlay: str, tmp_path: Path) -> Wiring:
+    """The example's pod as kustomize renders it, on free ports, its ConfigMap as the file."""
+    from .tools import ROOT, find, objects
+
+    docs = objects(ROOT / overlay)
+    spec = find(docs, "Deployment", "ollama")["spec"]["template"]["spec"]
+    config = tmp_path / "sidecar.toml"
+    config.write_text(find(docs, "ConfigMap", "genai-sidecar-config")["data"]["sidecar.toml"])
+    ports = model_port, sidecar_port, admin_port = tuple(_ports(3))
+    wiring = _wiring(
+        spec, "ollama", ports, SIDECAR_CONFIG=str(config), SIDECAR_UPSTREAM=f"http://127.0.0.1:{model_port}"
+    )
+    wiring.args = [
+        a.replace(":8080", f":{sidecar_port}").replace(":9464", f":{admin_port}") for a in wiring.args
+    ]
+    return wiring
 
 
-async def _start_sidecar(container: dict[str, Any]) -> asyncio.subprocess.Process:
-    """The sidecar with its container's args and literal env; the pod address becomes loopback."""
-    args = [a.replace("0.0.0.0", "127.0.0.1") for a in container["args"]]
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    env.pop("OTEL_RESOURCE_ATTRIBUTES")  # refers to the Downward API's POD_UID
-    env = {**os.environ, **env, "OTEL_SDK_DISABLED": "true"}
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "sidecar", *args, env=env)
+async def _start_sidecar(wiring: Wiring) -> asyncio.subprocess.Process:
+    env = {**os.environ, **wiring.env, "OTEL_SDK_DISABLED": "true"}
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "sidecar", *wiring.args, env=env)
 
 
 async def _wait_for(url: str) -> None:
@@ -110,16 +154,15 @@ async def _stream(session: aiohttp.ClientSession, url: str) -> Outcome:
         return Outcome(0, b"", repr(e))
 
 
-async def _rollout(native: bool, *, model_prestop: bool = True) -> list[Outcome]:
-    model_port, sidecar_port, admin_port = _ports(3)
-    pod = _pod(native, model_port, sidecar_port, admin_port)
-    model_spec = _container(pod, "model")
-    prestop = model_spec["lifecycle"]["preStop"]["sleep"]["seconds"] if model_prestop else 0
-    grace = pod["spec"]["terminationGracePeriodSeconds"]
+async def _rollout(wiring: Wiring, *, model_prestop: bool = True) -> list[Outcome]:
+    model_port, sidecar_port, admin_port = wiring.ports
+    native = wiring.native
+    prestop = wiring.prestop_s if model_prestop else 0
+    grace = wiring.grace_s
     model = await asyncio.create_subprocess_exec(
         sys.executable, str(STANDIN), str(model_port), str(CHUNKS), str(INTERVAL_S)
     )
-    sidecar = await _start_sidecar(_container(pod, SIDECAR))
+    sidecar = await _start_sidecar(wiring)
     url = f"http://127.0.0.1:{sidecar_port}"
     try:
         await _wait_for(f"http://127.0.0.1:{admin_port}/readyz")
@@ -173,7 +216,17 @@ async def _wait_until(process: asyncio.subprocess.Process, deadline: float) -> N
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "legacy"])
 async def test_rollout_cuts_no_stream_and_gives_no_502(native: bool) -> None:
-    outcomes = await _rollout(native)
+    outcomes = await _rollout(_injected(native))
+    assert len(outcomes) >= 8
+    bad = [o for o in outcomes if not o.complete]
+    assert not bad, [(o.status, o.error, o.body[-80:]) for o in bad]
+
+
+@pytest.mark.parametrize("overlay", ["k8s/examples/ollama", "k8s/examples/ollama-legacy"])
+async def test_kustomize_examples_roll_out_without_cut_streams(overlay: str, tmp_path: Path) -> None:
+    """The component's own timing (5 s preStop in the example, drain 0 or 4 s, grace 20 s,
+    Kubernetes' default 30 s grace period) as kustomize renders it."""
+    outcomes = await _rollout(_kustomized(overlay, tmp_path))
     assert len(outcomes) >= 8
     bad = [o for o in outcomes if not o.complete]
     assert not bad, [(o.status, o.error, o.body[-80:]) for o in bad]
@@ -182,6 +235,6 @@ async def test_rollout_cuts_no_stream_and_gives_no_502(native: bool) -> None:
 async def test_without_the_model_prestop_clients_meet_errors() -> None:
     """The same rollout with the model signalled at once: the harness sees what the preStop
     prevents (new clients during endpoint propagation reach a model that no longer accepts)."""
-    outcomes = await _rollout(True, model_prestop=False)
+    outcomes = await _rollout(_injected(True), model_prestop=False)
     assert any(o.status == 502 for o in outcomes[5:])
     assert all(o.complete for o in outcomes[:5])  # the model drains what it had
