@@ -1,7 +1,7 @@
 """A pod's termination during a rollout, played on loopback with real processes: the model
 server stand-in (drains on SIGTERM) and the real sidecar, started with the arguments and
-environment `inject` gives its container. The test plays the kubelet and the endpoints
-controller:
+environment of its container as `inject` or kustomize renders it. The test plays the kubelet
+and the endpoints controller:
 
   t=0        the pod is deleted; clients keep arriving for ENDPOINTS_S (endpoint propagation)
   native:    model preStop sleep, then SIGTERM to the model; once it has exited, SIGTERM to
