@@ -18,6 +18,10 @@ keeps (and only when capture is on). The rules, written once for every dialect:
 * **premature** (set by :meth:`end`): the body ended neither complete nor failed. A non-streamed
   body too large to read (only an oversize marker) is not premature: it arrived, it just was not
   parsed.
+* **Strings** kept from the response (model, id, finish reasons, error type and message) are
+  capped at ``MAX_VALUE_CHARS`` characters by :func:`cap`: a longer one keeps its first
+  ``MAX_VALUE_CHARS`` characters and ends in ``…`` (so it stays recognisably cut, and the
+  metric cardinality guard, which refuses values longer than the cap, reports it as ``_OTHER``).
 * **Output chunks**: each output-carrying event counts one chunk per choice it carries output for;
   with capture on, the text is kept per choice and kind, at most ``capture_bytes`` characters each.
 """
@@ -30,6 +34,14 @@ from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, 
 
 #: Highest choice index (exclusive) tracked for finish reasons, choices and captured output.
 MAX_CHOICES: Final = 128
+#: Longest string kept from a response (or, through :func:`cap`, from a request) for telemetry.
+MAX_VALUE_CHARS: Final = 256
+_CUT: Final = "…"
+
+
+def cap(value: str) -> str:
+    """``value``, or its first :data:`MAX_VALUE_CHARS` characters and ``…`` when longer."""
+    return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + _CUT
 
 
 class CallAccumulator:
@@ -134,20 +146,24 @@ class CallAccumulator:
 
     def finish_reason(self, reason: str, choice: int = 0) -> None:
         if reason and 0 <= choice < MAX_CHOICES:
-            self.finish_reasons[choice] = reason
+            self.finish_reasons[choice] = cap(reason)
 
     def identify(self, model: object = None, response_id: object = None) -> None:
         """The response model and id: non-empty strings replace earlier values."""
-        if isinstance(model, str) and model and model != self.response_model:
-            self.response_model = model
-        if isinstance(response_id, str) and response_id and response_id != self.response_id:
-            self.response_id = response_id
+        if isinstance(model, str) and model:
+            model = cap(model)
+            if model != self.response_model:
+                self.response_model = model
+        if isinstance(response_id, str) and response_id:
+            response_id = cap(response_id)
+            if response_id != self.response_id:
+                self.response_id = response_id
 
     def error(self, type: str | None = None, message: str | None = None) -> None:
         """The body reported an error; it ends the body."""
         self.failed = True
-        self.error_type = type
-        self.error_message = message
+        self.error_type = cap(type) if type is not None else None
+        self.error_message = cap(message) if message is not None else None
 
     def terminal(self) -> None:
         """The terminal event arrived."""

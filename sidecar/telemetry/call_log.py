@@ -4,16 +4,21 @@ API key, never the raw ones.
 
 Never content, never per chunk. The record goes to the OTLP log pipeline (when there is one) as a
 ``genai_sidecar.call`` event carrying the span's trace and span ids, and, with
-``telemetry.call_log = "stdout"``, to stdout as one JSON line.
+``telemetry.call_log = "stdout"``, to stdout as one JSON line. Stdout lines go through a bounded
+queue to a writer thread: a slow or blocked stdout pipe never stalls the event loop; a line the
+full queue cannot take is counted as ``genai_sidecar.export.dropped{signal="call_log",
+reason="queue_full"}``.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.context import Context
@@ -77,14 +82,71 @@ class CallRecord:
         return {key: value for key, value in fields.items() if value is not None}
 
 
-class CallLog:
-    """Writes call records to the OTLP logger and, optionally, to stdout."""
+#: Stdout lines waiting for the writer thread at most.
+MAX_PENDING_LINES: Final = 10_000
 
-    def __init__(self, logger: Logger | None, *, stdout: bool, stream: TextIO | None = None):
-        self._logger = logger
-        self._stdout = stdout
+
+class LineWriter:
+    """Writes lines to a text stream from its own thread, through a bounded queue."""
+
+    def __init__(
+        self, stream: TextIO | None, *, on_drop: Callable[[int], None], max_pending: int = MAX_PENDING_LINES
+    ) -> None:
         self._stream = stream
+        self._on_drop = on_drop
+        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
+        self._thread = threading.Thread(target=self._run, name="call-log-stdout", daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        """Queue one line; never blocks (a line the full queue cannot take is counted)."""
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self._on_drop(1)
+
+    def close(self, timeout_s: float) -> None:
+        """Write what is queued, then stop the thread (waits at most ``timeout_s``)."""
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            return
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            line = self._queue.get()
+            if line is None:
+                return
+            stream = self._stream or sys.stdout
+            try:
+                stream.write(line)
+                if self._queue.empty():
+                    stream.flush()
+            except Exception:
+                _log.debug("call log write failed", exc_info=True)
+                self._on_drop(1)
+
+
+class CallLog:
+    """Writes call records to the OTLP logger and, optionally, to stdout (off the event loop)."""
+
+    def __init__(
+        self,
+        logger: Logger | None,
+        *,
+        stdout: bool,
+        stream: TextIO | None = None,
+        on_drop: Callable[[int], None] = lambda count: None,
+    ):
+        self._logger = logger
+        self._writer = LineWriter(stream, on_drop=on_drop) if stdout else None
         self.enabled = logger is not None or stdout
+
+    def close(self, timeout_s: float) -> None:
+        """Write the queued stdout lines and stop the writer thread."""
+        if self._writer is not None:
+            self._writer.close(timeout_s)
 
     def emit(
         self, record: CallRecord, *, timestamp_ns: int, ctx: Context | None, span: SpanContext | None
@@ -106,12 +168,10 @@ class CallLog:
                 attributes=attributes,
                 event_name=semconv.CALL_RECORD_EVENT,
             )
-        if self._stdout:
+        if self._writer is not None:
             line: dict[str, Any] = {"event": semconv.CALL_RECORD_EVENT, "time_unix_ns": timestamp_ns}
             if span is not None and span.is_valid:
                 line["trace_id"] = format(span.trace_id, "032x")
                 line["span_id"] = format(span.span_id, "016x")
             line.update(body)
-            stream = self._stream or sys.stdout
-            stream.write(_json.dumps_str(line) + "\n")
-            stream.flush()
+            self._writer.write(_json.dumps_str(line) + "\n")

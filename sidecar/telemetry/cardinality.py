@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sidecar.genai.accumulator import MAX_VALUE_CHARS
 from sidecar.telemetry import semconv
 
 #: Attributes whose value is a model name (subject to the allow-list).
 MODEL_ATTRIBUTES = frozenset({semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL})
-#: Values longer than this are never admitted (a model name is short; a long value is junk).
-MAX_VALUE_CHARS = 256
+#: Values longer than :data:`~sidecar.genai.accumulator.MAX_VALUE_CHARS` are never admitted (a
+#: model name is short; a long value is junk, and a capped one ends past the cap).
 
 
 class CardinalityGuard:

@@ -22,6 +22,7 @@ from sidecar.telemetry.call_log import CallLog
 from sidecar.telemetry.capture import ContentCapture
 from sidecar.telemetry.cardinality import CardinalityGuard
 from sidecar.telemetry.cost import CostMeter, PriceTable
+from sidecar.telemetry.export import QUEUE_FULL
 from sidecar.telemetry.identity import IdentityExtractor, load_key
 from sidecar.telemetry.metrics import GenAIMetrics, HealthMetrics
 from sidecar.telemetry.providers import Providers, build_providers
@@ -65,7 +66,12 @@ class Telemetry:
         self.cost: CostMeter | None = None
         if config.cost.prices:
             self.cost = CostMeter(PriceTable.load(config.cost.prices), instruments.create_cost(meter))
-        self.call_log = CallLog(logger, stdout=config.call_log == "stdout")
+        dropped = providers.export_dropped
+
+        def call_log_dropped(count: int) -> None:
+            dropped.add(count, {semconv.SIGNAL: "call_log", semconv.REASON: QUEUE_FULL})
+
+        self.call_log = CallLog(logger, stdout=config.call_log == "stdout", on_drop=call_log_dropped)
         self.propagator = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         self.server_address = server_address
         self.server_port = server_port
@@ -149,6 +155,7 @@ class Telemetry:
     def shutdown(self, timeout_s: float) -> None:
         """Flush and close every exporter (idempotent)."""
         try:
+            self.call_log.close(timeout_s)
             self.providers.shutdown(timeout_s)
         except Exception:
             _log.debug("telemetry shutdown failed", exc_info=True)

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -22,7 +23,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordPro
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -157,6 +158,21 @@ def build_sampler(environ: Mapping[str, str]) -> Sampler:
     return samplers[name]
 
 
+#: Longest span attribute value when neither the environment nor content capture asks for more.
+SPAN_ATTRIBUTE_CHARS: Final = 1024
+
+
+def span_limits(settings: TelemetrySettings, environ: Mapping[str, str]) -> SpanLimits:
+    """A backstop under the recorder's own caps: no span attribute value longer than
+    ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` / ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set,
+    else than :data:`SPAN_ATTRIBUTE_CHARS` or the content-capture limit, whichever is larger."""
+    if environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or environ.get(
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+    ):
+        return SpanLimits()
+    return SpanLimits(max_attribute_length=max(SPAN_ATTRIBUTE_CHARS, settings.capture.max_bytes))
+
+
 def build_providers(
     settings: TelemetrySettings,
     *,
@@ -233,7 +249,10 @@ def build_providers(
             dropped.add(count, {semconv.SIGNAL: signal, semconv.REASON: reason})
 
     tracer_provider = TracerProvider(
-        sampler=build_sampler(environ), resource=resource, shutdown_on_exit=False
+        sampler=build_sampler(environ),
+        resource=resource,
+        shutdown_on_exit=False,
+        span_limits=span_limits(settings, environ),
     )
     for span_exporter in extra_span_exporters:
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, MutableMapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace as trace_api
@@ -27,7 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.accumulator import CallAccumulator, cap
 from sidecar.genai.observations import Operation, RequestInfo, Usage
 from sidecar.telemetry import semconv
 from sidecar.telemetry.call_log import CallRecord
@@ -62,6 +63,21 @@ class _HeaderGetter(Getter[Mapping[str, str]]):
 
 
 _GETTER: Final = _HeaderGetter()
+#: Most stop sequences kept for the span attribute.
+MAX_STOP_SEQUENCES: Final = 16
+
+
+def _capped(request: RequestInfo) -> RequestInfo:
+    """The request with every string it took from the body capped for telemetry (see
+    :func:`~sidecar.genai.accumulator.cap`); content for opt-in capture has its own limit."""
+    stops = request.stop_sequences
+    return replace(
+        request,
+        model=cap(request.model) if request.model is not None else None,
+        output_type=cap(request.output_type) if request.output_type is not None else None,
+        conversation_id=cap(request.conversation_id) if request.conversation_id is not None else None,
+        stop_sequences=tuple(cap(s) for s in stops[:MAX_STOP_SEQUENCES]) if stops is not None else None,
+    )
 
 
 class StreamRecorder:
@@ -98,7 +114,8 @@ class StreamRecorder:
         t0: float,
     ) -> None:
         self._tel = telemetry
-        self._request = request
+        self._request = _capped(request) if request is not None else None
+        request = self._request
         self._method = method
         self._t0 = t0
         self._wall0_ns = time.time_ns() - int((time.perf_counter() - t0) * 1e9)
@@ -350,7 +367,8 @@ class StreamRecorder:
             self._ctx,
         )
         reasons = self._finish_reasons(error_type)
-        tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
+        guarded = tuple(tel.guard.value(semconv.FINISH_REASON, r) for r in reasons)
+        tel.genai.record_finish_reasons(guarded, self._metric_attrs, self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)
         cost: Mapping[str, str | float] = {}
         if tel.cost is not None:

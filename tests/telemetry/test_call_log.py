@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 
 import pytest
 
 from sidecar.genai.observations import Message
+from sidecar.telemetry.call_log import LineWriter
 from tests.telemetry.conftest import MakeSink, Sink, chat
 from tests.telemetry.test_recorder_metrics import STREAM, run
 
@@ -66,6 +69,7 @@ def test_stdout_json_line(make_sink: MakeSink, capsys: pytest.CaptureFixture[str
     sink = make_sink(call_log="stdout")
     secret_prompt = "tell me the launch codes"
     run(sink, STREAM, request=chat(input_messages=(Message(role="user", content=secret_prompt),)))
+    sink.telemetry.call_log.close(5.0)  # the writer thread has written what was queued
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1  # one per call, never one per chunk
     line = json.loads(lines[0])
@@ -82,3 +86,40 @@ def test_stdout_json_line(make_sink: MakeSink, capsys: pytest.CaptureFixture[str
 def test_stdout_off_by_default(sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
     run(sink, STREAM)
     assert capsys.readouterr().out == ""
+
+
+class BlockedPipe(io.StringIO):
+    """A stdout whose reader stopped reading: every write waits until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait()
+        return super().write(text)
+
+
+def test_a_blocked_stdout_never_blocks_the_caller_and_full_queue_drops_are_counted() -> None:
+    pipe = BlockedPipe()
+    drops: list[int] = []
+    writer = LineWriter(pipe, on_drop=drops.append, max_pending=3)
+    started = threading.Event()
+
+    def emit_all() -> None:
+        started.set()
+        for i in range(10):
+            writer.write(f"{i}\n")
+
+    caller = threading.Thread(target=emit_all)
+    caller.start()
+    caller.join(30.0)  # returns although the pipe takes nothing
+    assert started.is_set()
+    assert not caller.is_alive()
+    pipe.release.set()
+    writer.close(30.0)
+    written = pipe.getvalue().splitlines()
+    # The writer thread took one line before blocking, the queue held three: the rest were dropped.
+    assert len(written) + sum(drops) == 10
+    assert sum(drops) >= 6
+    assert written == sorted(written, key=int)

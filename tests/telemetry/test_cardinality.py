@@ -1,10 +1,20 @@
-"""Cardinality guard: capped distinct values per attribute, model allow-list."""
+"""Cardinality guard: capped distinct values per attribute, model allow-list; length caps on every
+value a request or response gives to telemetry."""
 
 from __future__ import annotations
 
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from sidecar.genai.accumulator import MAX_VALUE_CHARS
+from sidecar.genai.observations import OutputKind, UpstreamError
+from sidecar.telemetry import semconv
 from sidecar.telemetry.cardinality import CardinalityGuard
+from tests.steps import FinishReason, OutputChunk, ResponseInfo, StreamComplete
 from tests.telemetry.conftest import MakeSink, chat
-from tests.telemetry.test_recorder_metrics import run
+from tests.telemetry.test_recorder_metrics import T0, run
+
+FINISH_REASONS = "genai_sidecar.finish_reasons"
 
 
 def test_values_past_the_cap_become_other() -> None:
@@ -54,3 +64,46 @@ def test_error_types_are_capped(make_sink: MakeSink) -> None:
         recorder.fail(reason, 1.0)
     values = sorted(p.attributes["error.type"] for p in sink.points("gen_ai.client.operation.duration"))
     assert values == ["_OTHER", "timeout"]
+
+
+def test_finish_reasons_go_through_the_guard(make_sink: MakeSink) -> None:
+    sink = make_sink(max_attribute_values=2)
+    for reason in ("stop", "length", "odd_1", "x" * 300):
+        run(sink, [(T0 + 0.5, FinishReason(reason=reason)), (T0 + 0.6, StreamComplete())], request=chat())
+    counts = {p.attributes[semconv.FINISH_REASON]: p.value for p in sink.points(FINISH_REASONS)}
+    assert counts == {"stop": 1, "length": 1, "_OTHER": 2}
+
+
+#: A client-chosen string far past any sane length (the hostile case of issue #10).
+HUGE = "m" * (1 << 20)
+
+
+def test_megabyte_request_and_response_values_are_capped_everywhere(make_sink: MakeSink) -> None:
+    sink = make_sink(call_log="stdout")
+    request = chat(model=HUGE, conversation_id=HUGE, stop_sequences=(HUGE,) * 100)
+    script = [
+        (T0 + 0.1, ResponseInfo(model=HUGE, id=HUGE)),
+        (T0 + 0.2, OutputChunk(kind=OutputKind.TEXT, text="hi")),
+        (T0 + 0.3, FinishReason(reason=HUGE)),
+        (T0 + 0.4, UpstreamError(type=HUGE, message=HUGE)),
+    ]
+    run(sink, script, request=request)
+    span = sink.span()
+    limit = MAX_VALUE_CHARS + 1
+    assert len(span.name) <= len("chat ") + limit
+    for key, value in (span.attributes or {}).items():
+        values = value if isinstance(value, tuple) else (value,)
+        assert all(len(str(v)) <= limit for v in values), key
+    assert len(span.attributes["gen_ai.request.stop_sequences"]) <= 16  # type: ignore[arg-type, index]
+    for point in sink.points("gen_ai.client.operation.duration"):
+        assert point.attributes["gen_ai.request.model"] == "_OTHER"
+        assert point.attributes["gen_ai.response.model"] == "_OTHER"
+    # What a collector receives stays far below a 4 MiB gRPC message limit.
+    assert encode_spans([span]).ByteSize() < 16 * 1024
+    logs = [record.log_record for record in sink.logs.get_finished_logs()]
+    assert logs
+    for log in logs:
+        for key, value in (log.body or {}).items():  # type: ignore[union-attr]
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            assert all(len(str(v)) <= limit for v in values), key
+    assert encode_logs(sink.logs.get_finished_logs()).ByteSize() < 16 * 1024
