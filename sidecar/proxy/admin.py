@@ -1,9 +1,12 @@
 """The admin port: Prometheus exposition, liveness and readiness. Never proxied.
 
-``/metrics`` is rendered at most once per ``RENDER_INTERVAL_S``, on one thread of its own, and every
-scrape that arrives before a render starts shares that render: many scrapers cost one render per
-interval, not one each. A scrape never gets data older than its own arrival (it waits for the next
-render instead of taking a cached one), and at most ``MAX_SCRAPES`` are served at once; more get 429.
+``/metrics`` is rendered on one thread of its own, and every scrape that arrives before a render
+starts shares that render: many scrapers cost one render, not one each. A scrape never gets data
+older than its own arrival (it waits for the next render instead of taking an older one). Renders
+start at least ``RENDER_INTERVAL_S`` apart, and at least ``1 / RENDER_DUTY`` times the last
+render's duration apart (at most ``MAX_SPACING_S``), so rendering a large exposition takes at most
+about a fifth of a core whatever the number of scrapers. At most ``MAX_SCRAPES`` are served at
+once; more get 429.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ from sidecar.proxy.state import STATE
 
 RENDER_INTERVAL_S = 1.0
 """Two renders start at least this far apart."""
-MAX_SCRAPES = 4
+RENDER_DUTY = 0.2
+"""The share of wall time renders may take: the next starts 1 / RENDER_DUTY render-durations later."""
+MAX_SPACING_S = 5.0
+"""The spacing never grows past this, so a scrape waits at most this plus one render."""
+MAX_SCRAPES = 8
 """Concurrent ``/metrics`` requests served; the rest are answered 429 at once."""
 
 Render = Callable[[], Awaitable[tuple[bytes, str]]]
@@ -35,6 +42,7 @@ class Exposition:
         self._render = render
         self._interval_s = interval_s
         self._last_start = -math.inf
+        self._last_duration = 0.0
         self._next: asyncio.Task[tuple[bytes, str]] | None = None
         #: Scrapes being served now.
         self.active = 0
@@ -44,7 +52,8 @@ class Exposition:
     async def get(self) -> tuple[bytes, str]:
         """A render that starts after this call: the one already scheduled, or a new one."""
         if self._next is None:
-            delay = max(0.0, self._last_start + self._interval_s - time.monotonic())
+            spacing = min(MAX_SPACING_S, max(self._interval_s, self._last_duration / RENDER_DUTY))
+            delay = max(0.0, self._last_start + spacing - time.monotonic())
             self._next = asyncio.get_running_loop().create_task(self._render_after(delay))
         return await asyncio.shield(self._next)
 
@@ -54,7 +63,10 @@ class Exposition:
         self._next = None  # scrapes from now on wait for the next render
         self._last_start = time.monotonic()
         self.renders += 1
-        return await self._render()
+        try:
+            return await self._render()
+        finally:
+            self._last_duration = time.monotonic() - self._last_start
 
 
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
