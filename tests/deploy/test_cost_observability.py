@@ -134,7 +134,8 @@ def _series(name: str, per_minute: float, **labels: str) -> dict[str, str]:
 def test_readme_query_names_the_top_tenant_per_model_for_cost_and_tokens(tmp_path: Path) -> None:
     """Prometheus evaluates the README's query over a day of counters: per model, the tenant
     with the highest cost and the one with the most tokens (not the same one for m1: small's
-    tokens are mostly cheap), with an unpriced model left out of the cost rows. Rates are
+    tokens are mostly cheap), with an unpriced model left out of the cost rows, and tokens from
+    sidecars in every semconv mode (a: v1.41, b: latest, c: both, counted once). Rates are
     multiples of 1/16 per minute so that promtool's exact comparison holds."""
     cost, tokens = "genai_sidecar_cost_total", "gen_ai_client_token_usage_sum"
     usd = {"gen_ai_usage_cost_currency": "USD", "instance": "a:9464"}
@@ -161,6 +162,18 @@ def test_readme_query_names_the_top_tenant_per_model_for_cost_and_tokens(tmp_pat
     ]:
         labels = {"genai_sidecar_tenant": tenant, "gen_ai_request_model": model, "gen_ai_token_type": kind}
         series.append(_series(tokens, per_minute, instance="a:9464", **labels))
+    # b emits the latest names only; c emits both generations (counted once).
+    latest_in = "gen_ai_client_inference_usage_input_tokens_total"
+    latest_out = "gen_ai_client_inference_usage_output_tokens_total"
+    acme_m2 = {"genai_sidecar_tenant": "acme", "gen_ai_request_model": "m2", "instance": "b:9464"}
+    small_m1 = {"genai_sidecar_tenant": "small", "gen_ai_request_model": "m1", "instance": "c:9464"}
+    series += [
+        _series(latest_in, 3, **acme_m2),
+        _series(latest_out, 1, **acme_m2),
+        _series(tokens, 20, gen_ai_token_type="input", **small_m1),
+        _series(latest_in, 20, **small_m1),
+        _series(latest_out, 0, **small_m1),
+    ]
     day = 1440
 
     def row(measure: str, model: str, tenant: str, value: float, **extra: str) -> dict[str, Any]:
@@ -171,8 +184,8 @@ def test_readme_query_names_the_top_tenant_per_model_for_cost_and_tokens(tmp_pat
     expected = [
         row("cost", "m1", "acme", 0.25 * day, gen_ai_usage_cost_currency="USD"),
         row("cost", "m2", "small", 0.5 * day, gen_ai_usage_cost_currency="USD"),
-        row("tokens", "m1", "small", 30 * day),
-        row("tokens", "m2", "small", 2 * day),
+        row("tokens", "m1", "small", (30 + 20) * day),  # a + c, c once
+        row("tokens", "m2", "acme", (1 + 3 + 1) * day),  # a + b: acme passes small's 2 a minute
     ]
     test = {
         "evaluation_interval": "1m",
