@@ -118,7 +118,7 @@ class PriceTable:
     @classmethod
     def load(cls, path: str) -> PriceTable:
         """Read and check a price file. Raises :class:`ConfigError` naming the file and the line
-        (syntax errors) or the ``[[model]]`` entry and key (wrong values)."""
+        (syntax errors), or the line, the ``[[model]]`` entry and the key (wrong values)."""
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -131,11 +131,35 @@ class PriceTable:
             raise ConfigError(PRICES_KEY, f"{path} line {line}: not UTF-8") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(PRICES_KEY, f"{path}: not valid TOML: {e}") from None
-        lines = [data[: m.start()].count(b"\n") + 1 for m in _MODEL_HEADER.finditer(data)]
-        return cls(_parse(raw, path, lines))
+        starts = [data[: m.start()].count(b"\n") for m in _MODEL_HEADER.finditer(data)]
+        return cls(_parse(raw, _Source(path, data.split(b"\n"), starts)))
 
 
-def _parse(raw: dict[str, Any], path: str, lines: list[int]) -> tuple[Price, ...]:
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where things are in the price file, for error messages: its path, its lines and the
+    0-based line of each ``[[model]]`` header."""
+
+    path: str
+    lines: list[bytes]
+    starts: list[int]
+
+    def at(self, index: int, key: str = "") -> str:
+        """``path line N: [[model]] #i[: key]``: N is the key's line in that entry, else the
+        entry's header line."""
+        if index >= len(self.starts):  # an inline array of tables: no header line to point at
+            return f"{self.path}: [[model]] #{index + 1}" + (f": {key}" if key else "")
+        first = self.starts[index]
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines)
+        line = first
+        if key:
+            pattern = re.compile(rb"\s*" + re.escape(key.encode()) + rb"\s*=")
+            line = next((n for n in range(first, end) if pattern.match(self.lines[n])), first)
+        return f"{self.path} line {line + 1}: [[model]] #{index + 1}" + (f": {key}" if key else "")
+
+
+def _parse(raw: dict[str, Any], source: _Source) -> tuple[Price, ...]:
+    path = source.path
     unknown = sorted(set(raw) - {"model", "currency"})
     if unknown:
         raise ConfigError(PRICES_KEY, f"{path}: unknown key {unknown[0]!r} (known: currency, [[model]])")
@@ -143,33 +167,28 @@ def _parse(raw: dict[str, Any], path: str, lines: list[int]) -> tuple[Price, ...
     entries = raw.get("model", [])
     if not isinstance(entries, list) or not entries:
         raise ConfigError(PRICES_KEY, f"{path}: no [[model]] entries")
-    prices: list[Price] = []
-    for i, entry in enumerate(entries):
-        line = f" line {lines[i]}" if i < len(lines) else ""
-        where = f"{path}{line}: [[model]] #{i + 1}"
-        prices.append(_entry(entry, where, default_currency))
-    return tuple(prices)
+    return tuple(_entry(entry, source, i, default_currency) for i, entry in enumerate(entries))
 
 
-def _entry(entry: Any, where: str, default_currency: str) -> Price:
+def _entry(entry: Any, source: _Source, index: int, default_currency: str) -> Price:
     if not isinstance(entry, dict):
-        raise ConfigError(PRICES_KEY, f"{where}: expected a table")
+        raise ConfigError(PRICES_KEY, f"{source.at(index)}: expected a table")
     unknown = sorted(set(entry) - _ENTRY_KEYS)
     if unknown:
         known = ", ".join(sorted(_ENTRY_KEYS))
-        raise ConfigError(PRICES_KEY, f"{where}: unknown key {unknown[0]!r} (known: {known})")
+        raise ConfigError(PRICES_KEY, f"{source.at(index, unknown[0])}: unknown key (known: {known})")
     match = entry.get("match")
     if not isinstance(match, str) or not match.strip():
-        raise ConfigError(PRICES_KEY, f"{where}: match: expected a non-empty glob string")
-    _check_glob(match, where)
+        raise ConfigError(PRICES_KEY, f"{source.at(index, 'match')}: expected a non-empty glob string")
+    _check_glob(match, source.at(index, "match"))
     values: dict[str, float] = {}
     for key in _PRICE_KEYS:
         if key in entry:
-            values[key] = _price(entry[key], f"{where}: {key}")
+            values[key] = _price(entry[key], source.at(index, key))
     for key in ("input", "output"):
         if key not in values:
-            raise ConfigError(PRICES_KEY, f"{where}: {key}: required key is missing")
-    currency = _currency(entry.get("currency", default_currency), f"{where}: currency")
+            raise ConfigError(PRICES_KEY, f"{source.at(index)}: {key}: required key is missing")
+    currency = _currency(entry.get("currency", default_currency), source.at(index, "currency"))
     return Price(
         match=match,
         currency=currency,
@@ -194,7 +213,7 @@ def _check_glob(match: str, where: str) -> None:
                 j += 1
             close = match.find("]", j)
             if close < 0:
-                raise ConfigError(PRICES_KEY, f"{where}: match: unclosed '[' in glob {match!r}")
+                raise ConfigError(PRICES_KEY, f"{where}: unclosed '[' in glob {match!r}")
             i = close
         i += 1
 

@@ -97,13 +97,19 @@ def test_glob_is_case_sensitive_and_unmatched_is_none(tmp_path: Path) -> None:
         (
             '[[model]]\nmatch = "a"\ninput = 1\noutput = 2\n\n'
             '[[model]]\nmatch = "b"\ninput = -1\noutput = 2\n',
-            "line 6: [[model]] #2: input: must be a finite number >= 0",
+            "line 8: [[model]] #2: input: must be a finite number >= 0",
         ),
-        ('[[model]]\nmatch = "a[b"\ninput = 1\noutput = 2\n', "line 1: [[model]] #1: match: unclosed '['"),
+        ('[[model]]\nmatch = "a[b"\ninput = 1\noutput = 2\n', "line 2: [[model]] #1: match: unclosed '['"),
         ('[[model]]\nmatch = ""\ninput = 1\noutput = 2\n', "[[model]] #1: match"),
         ('[[model]]\nmatch = "a"\noutput = 2\n', "[[model]] #1: input: required key is missing"),
-        ('[[model]]\nmatch = "a"\ninput = 1\noutput = 2\ncached = 1\n', "unknown key 'cached'"),
-        ('[[model]]\nmatch = "a"\ninput = 1\noutput = "2"\n', "[[model]] #1: output: expected a number"),
+        (
+            '[[model]]\nmatch = "a"\ninput = 1\noutput = 2\ncached = 1\n',
+            "line 5: [[model]] #1: cached: unknown key",
+        ),
+        (
+            '[[model]]\nmatch = "a"\ninput = 1\noutput = "2"\n',
+            "line 4: [[model]] #1: output: expected a number",
+        ),
         (
             '[[model]]\nmatch = "a"\ninput = 1\noutput = 2\ncurrency = "usd"\n',
             "#1: currency: expected an ISO 4217",
