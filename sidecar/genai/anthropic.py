@@ -27,6 +27,7 @@ from typing import Any, Final
 from sidecar import _json
 from sidecar.genai import _fields, _request
 from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, event_error, parse, read_error_body
@@ -176,8 +177,7 @@ class AnthropicDialect(ObjectRequestDialect):
             max_tokens=_fields.get_int(obj, "max_tokens"),
             stop_sequences=_fields.get_stop(obj, "stop_sequences"),
             output_type=_output_type(obj),
-            system_instructions=_request.texts(obj.get("system")),
-            input_messages=_request.messages(obj.get("messages")),
+            content=RequestContent("anthropic", obj),
         )
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
-from sidecar.genai._request import route, split_messages, text_of
+from sidecar.genai._request import route, text_of
 from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, first_output, tool_call_text
@@ -133,7 +134,6 @@ class CohereDialect(ObjectRequestDialect):
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         operation = _operation(path, obj)
-        system, inputs = split_messages(get_list(obj, "messages"))
         kind = get_str(get_dict(obj, "response_format"), "type")
         return RequestInfo(
             operation=operation,
@@ -149,8 +149,7 @@ class CohereDialect(ObjectRequestDialect):
             frequency_penalty=get_float(obj, "frequency_penalty"),
             presence_penalty=get_float(obj, "presence_penalty"),
             output_type=_OUTPUT_TYPES.get(kind) if kind else None,
-            system_instructions=system,
-            input_messages=inputs,
+            content=RequestContent("cohere", obj),
         )
 
 

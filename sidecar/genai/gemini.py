@@ -32,8 +32,9 @@ from sidecar import _json
 from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._request import route
 from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, first_output, list_of_dicts, native_error
 from sidecar.wire.events import SSEMessage
 
@@ -69,21 +70,6 @@ def _field(obj: Any, camel: str, snake: str) -> Any:
         return None
     value = obj.get(camel)
     return value if value is not None else obj.get(snake)
-
-
-def _parts_text(content: Any) -> str | None:
-    texts = [t for part in list_of_dicts(content, "parts") if (t := get_str(part, "text"))]
-    return "".join(texts) if texts else None
-
-
-def _messages(body: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Message, ...]]:
-    system = _parts_text(_field(body, "systemInstruction", "system_instruction"))
-    inputs: list[Message] = []
-    for content in list_of_dicts(body, "contents"):
-        text = _parts_text(content)
-        if text is not None:
-            inputs.append(Message(role=get_str(content, "role") or "user", content=text))
-    return ((system,) if system else ()), tuple(inputs)
 
 
 def _int(obj: Any, camel: str, snake: str) -> int | None:
@@ -181,7 +167,6 @@ class GeminiDialect(ObjectRequestDialect):
         match = _PATH.search(route(path).replace("%3A", ":").replace("%3a", ":"))
         config = _field(obj, "generationConfig", "generation_config")
         mime = _field(config, "responseMimeType", "response_mime_type")
-        system, inputs = _messages(obj)
         return RequestInfo(
             operation=Operation.GENERATE_CONTENT,
             provider=provider,
@@ -197,8 +182,7 @@ class GeminiDialect(ObjectRequestDialect):
             frequency_penalty=_float(config, "frequencyPenalty", "frequency_penalty"),
             presence_penalty=_float(config, "presencePenalty", "presence_penalty"),
             output_type=_OUTPUT_TYPES.get(mime) if isinstance(mime, str) else None,
-            system_instructions=system,
-            input_messages=inputs,
+            content=RequestContent("gemini", obj),
         )
 
 

@@ -30,8 +30,9 @@ from typing import Any, Final
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._request import non_negative
 from sidecar.genai.accumulator import CallAccumulator
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, native_error
 from sidecar.wire.events import SSEMessage
 
@@ -123,7 +124,6 @@ class LlamaCppDialect(ObjectRequestDialect):
         max_tokens = get_int(obj, "n_predict")
         if max_tokens is None:
             max_tokens = get_int(obj, "max_tokens")
-        prompt = get_str(obj, "prompt")
         choices = get_int(obj, "n_cmpl")
         return RequestInfo(
             operation=Operation.TEXT_COMPLETION,
@@ -140,7 +140,7 @@ class LlamaCppDialect(ObjectRequestDialect):
             frequency_penalty=get_float(obj, "frequency_penalty"),
             presence_penalty=get_float(obj, "presence_penalty"),
             output_type=_output_type(obj),
-            input_messages=(Message(role="user", content=prompt),) if prompt else (),
+            content=RequestContent("prompt", obj),
         )
 
 

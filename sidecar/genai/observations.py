@@ -8,8 +8,10 @@ never invents a value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from sidecar.genai.content import RequestContent
 
 
 class Operation(StrEnum):
@@ -25,14 +27,6 @@ class OutputKind(StrEnum):
     TEXT = "text"
     TOOL_CALL = "tool_call"
     REASONING = "reasoning"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Message:
-    """One input message in the semconv shape (``role`` + text parts), kept only for opt-in capture."""
-
-    role: str
-    content: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,9 +51,9 @@ class RequestInfo:
     conversation_id: str | None = None
     #: OpenAI-format streaming request that asked for ``stream_options.include_usage``.
     include_usage: bool = False
-    #: Opt-in content: system instructions and input messages (never exported unless enabled).
-    system_instructions: tuple[str, ...] = ()
-    input_messages: tuple[Message, ...] = ()
+    #: The request's content, shaped only for opt-in capture (never exported unless enabled);
+    #: not part of equality: it is the body itself.
+    content: RequestContent | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- end-of-call reports

@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_list, get_stop, get_str
-from sidecar.genai._request import non_negative, route, split_messages
+from sidecar.genai._request import non_negative, route
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, RequestInfo
+from sidecar.genai.observations import Operation, RequestInfo
 from sidecar.genai.observer import Observer, first_output, native_error, tool_call_text
 from sidecar.wire.events import SSEMessage
 
@@ -130,12 +131,6 @@ class OllamaDialect(ObjectRequestDialect):
         operation = _operation(path, obj)
         options = get_dict(obj, "options")
         stream = get_bool(obj, "stream")
-        system, inputs = split_messages(get_list(obj, "messages"))
-        if operation is Operation.TEXT_COMPLETION:
-            instructions = get_str(obj, "system")
-            system = (instructions,) if instructions else ()
-            prompt = get_str(obj, "prompt")
-            inputs = (Message(role="user", content=prompt),) if prompt else ()
         return RequestInfo(
             operation=operation,
             provider=provider,
@@ -150,8 +145,7 @@ class OllamaDialect(ObjectRequestDialect):
             frequency_penalty=get_float(options, "frequency_penalty"),
             presence_penalty=get_float(options, "presence_penalty"),
             output_type=_output_type(obj),
-            system_instructions=system,
-            input_messages=inputs,
+            content=None if operation is Operation.EMBEDDINGS else RequestContent("ollama", obj),
         )
 
 

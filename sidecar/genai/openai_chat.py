@@ -24,11 +24,9 @@ from typing import Any, Final
 
 from sidecar.genai import _fields, _request
 from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
-
-#: Roles whose messages are system instructions rather than chat input.
-_SYSTEM_ROLES: Final = frozenset({"system", "developer"})
 
 
 def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Operation.CHAT) -> RequestInfo:
@@ -38,7 +36,6 @@ def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Oper
     if max_tokens is None:
         max_tokens = _fields.get_int(obj, "max_tokens")
     include_usage = _fields.get_bool(_fields.get_dict(obj, "stream_options"), "include_usage")
-    messages = _request.messages(obj.get("messages"))
     return RequestInfo(
         operation=operation,
         provider=provider,
@@ -55,8 +52,7 @@ def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Oper
         presence_penalty=_fields.get_float(obj, "presence_penalty"),
         output_type=_request.output_type(_fields.get_dict(obj, "response_format")),
         include_usage=stream and include_usage is True,
-        system_instructions=tuple(m.content for m in messages if m.role in _SYSTEM_ROLES),
-        input_messages=tuple(m for m in messages if m.role not in _SYSTEM_ROLES),
+        content=RequestContent("openai_chat", obj),
     )
 
 

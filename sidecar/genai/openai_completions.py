@@ -12,17 +12,10 @@ from typing import Any, Final
 
 from sidecar.genai import _fields
 from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.openai_chat import chat_request
-
-
-def _prompt_messages(prompt: Any) -> tuple[Message, ...]:
-    if isinstance(prompt, str):
-        return (Message(role="user", content=prompt),)
-    if isinstance(prompt, list):
-        return tuple(Message(role="user", content=p) for p in prompt if isinstance(p, str))
-    return ()
 
 
 class CompletionsObserver(ChoicesObserver):
@@ -43,7 +36,7 @@ class OpenAICompletionsDialect(ObjectRequestDialect):
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         info = chat_request(obj, provider, Operation.TEXT_COMPLETION)
-        return replace(info, input_messages=_prompt_messages(obj.get("prompt")))
+        return replace(info, content=RequestContent("prompt", obj))
 
 
 DIALECT: Final = OpenAICompletionsDialect()

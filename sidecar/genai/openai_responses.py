@@ -29,8 +29,9 @@ from typing import Any, Final
 
 from sidecar.genai import _fields, _request
 from sidecar.genai._openai import Outputs, responses_usage
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, error_fields, error_of, event_error, parse
 from sidecar.wire.events import SSEMessage
 
@@ -137,12 +138,6 @@ class ResponsesObserver(Observer):
             acc.error(*error_fields(failure))
 
 
-def _input_messages(value: Any) -> tuple[Message, ...]:
-    if isinstance(value, str):
-        return (Message(role="user", content=value),)
-    return _request.messages(value)
-
-
 def _conversation_id(value: Any) -> str | None:
     if isinstance(value, str):
         return value
@@ -167,8 +162,7 @@ class OpenAIResponsesDialect(ObjectRequestDialect):
             max_tokens=_fields.get_int(obj, "max_output_tokens"),
             output_type=_request.output_type(_fields.get_dict(text, "format")),
             conversation_id=_conversation_id(obj.get("conversation")),
-            system_instructions=_request.texts(obj.get("instructions")),
-            input_messages=_input_messages(obj.get("input")),
+            content=RequestContent("openai_responses", obj),
         )
 
 

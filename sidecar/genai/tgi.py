@@ -20,8 +20,9 @@ from typing import Any, Final
 
 from sidecar.genai._fields import get_bool, get_dict, get_float, get_int, get_stop, get_str
 from sidecar.genai._request import route
+from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Message, Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer
 from sidecar.wire.events import SSEMessage
 
@@ -84,7 +85,6 @@ class TGIDialect(ObjectRequestDialect):
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         parameters = get_dict(obj, "parameters")
-        inputs = get_str(obj, "inputs")
         return RequestInfo(
             operation=Operation.TEXT_COMPLETION,
             provider=provider,
@@ -98,7 +98,7 @@ class TGIDialect(ObjectRequestDialect):
             seed=get_int(parameters, "seed"),
             frequency_penalty=get_float(parameters, "frequency_penalty"),
             output_type=_output_type(parameters),
-            input_messages=(Message(role="user", content=inputs),) if inputs else (),
+            content=RequestContent("prompt", obj),
         )
 
 

@@ -2,13 +2,15 @@
 
 Off by default (``NO_CONTENT``); the recorder asks :attr:`ContentCapture.enabled` (and whether the
 span records) before anything here is built. Content takes the semantic-convention JSON shape:
-``gen_ai.input.messages`` = ``[{"role", "parts": [{"type": "text", "content"}]}]``,
-``gen_ai.system_instructions`` = ``[{"type": "text", "content"}]``, ``gen_ai.output.messages`` =
-one assistant message per choice, reassembled from the stream's output chunks. On spans each is
-a JSON string; on the ``gen_ai.client.inference.operation.details`` event it is structured.
+``gen_ai.input.messages``, ``gen_ai.system_instructions`` and ``gen_ai.tool.definitions`` as
+:mod:`sidecar.genai.content` reads them from the request; ``gen_ai.output.messages`` = one
+assistant message per choice that produced output, reassembled from the stream (none for a call
+that got no response). On spans each is a JSON string; on the
+``gen_ai.client.inference.operation.details`` event it is structured.
 
-Every text passes the redaction patterns (built-in: bearer tokens, API keys, e-mail addresses;
-plus configured regexes) *before* it is truncated, so a cut never splits a secret out of reach of
+Every content string (anything but structure: ``type``, ``role``, ``id``, ``name``, ...) passes
+the redaction patterns (built-in: credentials, keys, tokens, e-mail addresses; plus configured
+regexes) *before* it is truncated, so a cut never splits a secret out of reach of
 its pattern. Request headers (where credentials live) are never captured.
 """
 
@@ -20,6 +22,7 @@ from typing import Any, Final
 
 from sidecar import _json
 from sidecar.config import CaptureConfig
+from sidecar.genai.content import tool_call
 from sidecar.genai.observations import OutputKind, RequestInfo
 from sidecar.telemetry import semconv
 
@@ -40,8 +43,9 @@ BUILTIN_PATTERNS: Final[tuple[str, ...]] = (
     r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",  # e-mail addresses
 )
 
-#: Keys whose string values are content (redacted and truncated); everything else is structure.
-_TEXT_KEYS: Final = frozenset({"content", "arguments"})
+#: Keys whose string values are structure, never content: kept as they are (not redacted, not
+#: truncated). Every other string in a captured value is content.
+_STRUCTURE_KEYS: Final = frozenset({"type", "role", "id", "name", "mime_type", "modality", "finish_reason"})
 #: Characters of output text kept per choice while the stream runs (bounded memory).
 _PART_SLACK: Final = 256
 
@@ -74,33 +78,28 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return data[:keep].decode(errors="ignore") + TRUNCATED
 
 
-def _texts(value: Any) -> list[str]:
-    """Every content string inside a message structure (in document order)."""
+def _texts(value: Any, key: str | None = None) -> list[str]:
+    """Every content string inside a captured structure (in document order)."""
+    if isinstance(value, str):
+        return [] if key in _STRUCTURE_KEYS else [value]
     out: list[str] = []
     if isinstance(value, dict):
-        for key, item in value.items():
-            if key in _TEXT_KEYS and isinstance(item, str):
-                out.append(item)
-            else:
-                out.extend(_texts(item))
+        for name, item in value.items():
+            out.extend(_texts(item, name))
     elif isinstance(value, list):
         for item in value:
-            out.extend(_texts(item))
+            out.extend(_texts(item, key))
     return out
 
 
-def _with_texts(value: Any, texts: Iterator[str]) -> Any:
+def _with_texts(value: Any, texts: Iterator[str], key: str | None = None) -> Any:
     """A copy of ``value`` with its content strings replaced, in order, from ``texts``."""
+    if isinstance(value, str):
+        return value if key in _STRUCTURE_KEYS else next(texts)
     if isinstance(value, dict):
-        new: dict[str, Any] = {}
-        for key, item in value.items():
-            if key in _TEXT_KEYS and isinstance(item, str):
-                new[key] = next(texts)
-            else:
-                new[key] = _with_texts(item, texts)
-        return new
+        return {name: _with_texts(item, texts, name) for name, item in value.items()}
     if isinstance(value, list):
-        return [_with_texts(item, texts) for item in value]
+        return [_with_texts(item, texts, key) for item in value]
     return value
 
 
@@ -146,17 +145,19 @@ def output_messages(
 ) -> list[dict[str, Any]]:
     """One assistant message per choice from the captured output text per choice and kind."""
     out: list[dict[str, Any]] = []
-    for choice in sorted(set(parts) | set(finish_reasons)):
-        kinds = parts.get(choice, {})
+    for choice in sorted(parts):
+        kinds = parts[choice]
         message_parts: list[dict[str, Any]] = []
         for kind in (OutputKind.REASONING, OutputKind.TEXT, OutputKind.TOOL_CALL):
             text = kinds.get(kind, "")
             if not text:
                 continue
             if kind is OutputKind.TOOL_CALL:
-                message_parts.append({"type": "tool_call", "arguments": text})
+                message_parts.append(tool_call(None, "", text))
             else:
                 message_parts.append({"type": kind.value, "content": text})
+        if not message_parts:
+            continue
         message: dict[str, Any] = {"role": "assistant", "parts": message_parts}
         message["finish_reason"] = finish_reasons.get(choice, "error")
         out.append(message)
@@ -185,19 +186,19 @@ class ContentCapture:
         return fit(_with_texts(structure, iter(texts)), self.max_bytes)
 
     def input_content(self, request: RequestInfo) -> dict[str, list[Any]]:
-        """Structured input content: system instructions and input messages (redacted, fitted)."""
+        """Structured input content: system instructions, input messages and tool definitions
+        (redacted, fitted), each only when the request has some."""
+        content = request.content
+        if content is None:
+            return {}
         out: dict[str, list[Any]] = {}
-        if request.system_instructions:
-            out[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = self._shape(
-                [{"type": "text", "content": s} for s in request.system_instructions]
-            )
-        if request.input_messages:
-            out[semconv.GEN_AI_INPUT_MESSAGES] = self._shape(
-                [
-                    {"role": m.role, "parts": [{"type": "text", "content": m.content}]}
-                    for m in request.input_messages
-                ]
-            )
+        for key, value in (
+            (semconv.GEN_AI_SYSTEM_INSTRUCTIONS, content.system_instructions()),
+            (semconv.GEN_AI_INPUT_MESSAGES, content.input_messages()),
+            (semconv.GEN_AI_TOOL_DEFINITIONS, content.tool_definitions()),
+        ):
+            if value:
+                out[key] = self._shape(value)
         return out
 
     def output_content(

@@ -258,9 +258,21 @@ def message_schema(attribute: str, mode: str = "latest") -> dict[str, Any]:
         }
         for kind, spec in facts["parts"].items()
     ]
-    alternatives.append(
-        {"type": "object", "properties": {"type": {"const": "generic"}}, "required": ["type"]}
-    )
+    if attribute == "gen_ai.tool.definitions":
+        # GenericToolDefinition: a provider's own tool kind, with a name (the generic-part rule
+        # of the development branch is about message parts, not tools).
+        defined = {"enum": list(facts["parts"])}
+        alternatives.append(
+            {
+                "type": "object",
+                "properties": {"type": {"type": "string", "not": defined}, "name": {"type": "string"}},
+                "required": ["type", "name"],
+            }
+        )
+    else:
+        alternatives.append(
+            {"type": "object", "properties": {"type": {"const": "generic"}}, "required": ["type"]}
+        )
     part = {"oneOf": alternatives}
     message = facts["message"]
     if message is None:  # system instructions / tool definitions: a list of parts

@@ -4,22 +4,39 @@ readers and from the Prometheus exposition of the same process."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 
 from sidecar.simulator import RunningSimulator, SimulatorSettings, start_simulator
 from tests.conformance.collect import prometheus_problems, sdk_metric_points, sdk_spans
-from tests.conformance.table import MODES, MetricPoint, check_event, check_metric, check_span, table, versions
+from tests.conformance.table import (
+    MODES,
+    MetricPoint,
+    check_event,
+    check_metric,
+    check_span,
+    message_schema,
+    table,
+    versions,
+)
 from tests.conftest import RunningSidecar, StartSidecar
 
 #: Problems still open in the code, each named by the check's message; a pattern that matches
 #: nothing any more fails the test, so this list only shrinks.
 PENDING: tuple[str, ...] = ()
+CONTENT_ATTRIBUTES = {
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+}
 
 
 @pytest.fixture
@@ -123,6 +140,7 @@ async def test_everything_emitted_conforms(
     problems: list[str] = []
     emitted: set[str] = set()
     spans = 0
+    captured = 0
     for sidecar in sidecars:
         sink = sidecar.sink
         points = sdk_metric_points(sink.metrics.get_metrics_data())
@@ -131,6 +149,12 @@ async def test_everything_emitted_conforms(
         finished = sdk_spans(sink.spans.get_finished_spans())
         spans += len(finished)
         problems += [p for span in finished for p in check_span(mode, span)]
+        for span in finished:
+            for key in CONTENT_ATTRIBUTES & set(span.attributes):
+                captured += 1
+                value = json.loads(span.attributes[key])
+                errors = jsonschema.Draft202012Validator(message_schema(key)).iter_errors(value)
+                problems += [f"{mode}: span {span.name!r} {key}: {e.message}" for e in errors]
         for log in sink.logs.get_finished_logs():
             record = log.log_record
             if not (record.event_name or "").startswith("gen_ai."):
@@ -141,6 +165,7 @@ async def test_everything_emitted_conforms(
         body, _ = sink.telemetry.prometheus_exposition()
         problems += prometheus_problems(mode, body.decode())
     assert spans == len(CALLS) + 1  # every GenAI call, the unreachable one included
+    assert captured > len(CALLS)  # content was captured (SPAN_AND_EVENT) and checked
     problems = _open(sorted(set(problems)))
     assert not problems, "\n".join(problems)
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from sidecar.genai.anthropic import DIALECT
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -64,19 +63,17 @@ def test_request_parameters() -> None:
         max_tokens=512,
         stop_sequences=("END",),
         output_type="json",
-        system_instructions=("Rule one.", "Rule two."),
-        input_messages=(Message(role="user", content="Hi"),),
     )
 
 
 def test_request_defaults_and_older_output_format() -> None:
     info = parse({"system": "Be kind.", "output_format": {"type": "json_schema"}})
-    assert (info.stream, info.system_instructions, info.output_type) == (
-        False,
-        ("Be kind.",),
-        "json",
-    )
-    assert parse({"system": 5}).system_instructions == ()
+    assert (info.stream, info.output_type) == (False, "json")
+    assert info.content is not None
+    assert info.content.system_instructions() == [{"type": "text", "content": "Be kind."}]
+    odd = parse({"system": 5}).content
+    assert odd is not None
+    assert odd.system_instructions() == []
     assert DIALECT.parse_request("/v1/messages", b"null", "anthropic") is None
 
 

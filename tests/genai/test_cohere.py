@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from sidecar.genai.cohere import DIALECT
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -119,8 +118,6 @@ def test_chat_request() -> None:
         frequency_penalty=0.1,
         presence_penalty=0.2,
         output_type="json",
-        system_instructions=("Be kind.",),
-        input_messages=(Message(role="user", content="Hi"),),
     )
 
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from sidecar.genai.gemini import DIALECT
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -133,11 +132,6 @@ def test_request_model_and_stream_come_from_the_path() -> None:
         frequency_penalty=0.25,
         presence_penalty=0.5,
         output_type="json",
-        system_instructions=("Be terse.",),
-        input_messages=(
-            Message(role="user", content="Hi there"),
-            Message(role="user", content="again"),
-        ),
     )
 
 
@@ -166,7 +160,8 @@ def test_snake_case_generation_config_is_read_too() -> None:
         7,
     )
     assert (info.stop_sequences, info.choice_count, info.output_type) == (("END",), 1, "text")
-    assert info.system_instructions == ("S",)
+    assert info.content is not None
+    assert info.content.system_instructions() == [{"type": "text", "content": "S"}]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from sidecar.genai.llamacpp import DIALECT
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -105,7 +104,6 @@ def test_request_fields() -> None:
         frequency_penalty=0.1,
         presence_penalty=0.2,
         output_type="json",
-        input_messages=(Message(role="user", content="Hello"),),
     )
 
 
@@ -115,7 +113,8 @@ def test_request_defaults_and_fallbacks() -> None:
     info = parse({"prompt": [1, 2, 3], "max_tokens": 5, "n": 3, "model": "alias"})
     assert info is not None
     assert (info.stream, info.max_tokens, info.choice_count, info.model) == (False, 5, 3, "alias")
-    assert info.input_messages == ()
+    assert info.content is not None
+    assert info.content.input_messages() == []
     unlimited = parse({"prompt": "p", "n_predict": -1})
     assert unlimited is not None
     assert unlimited.max_tokens is None

@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -116,8 +115,6 @@ def test_chat_request_reads_model_options_and_messages() -> None:
         frequency_penalty=0.25,
         presence_penalty=0.5,
         output_type="json",
-        system_instructions=("Be brief.",),
-        input_messages=(Message(role="user", content="Hi"),),
     )
 
 
@@ -139,8 +136,9 @@ def test_generate_request_takes_system_and_prompt_and_json_format() -> None:
     )
     assert info is not None
     assert info.operation is Operation.TEXT_COMPLETION
-    assert info.system_instructions == ("S",)
-    assert info.input_messages == (Message(role="user", content="P"),)
+    assert info.content is not None
+    assert info.content.system_instructions() == [{"type": "text", "content": "S"}]
+    assert info.content.input_messages() == [{"role": "user", "parts": [{"type": "text", "content": "P"}]}]
     assert info.output_type == "json"
     assert info.stream is False
 

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -115,25 +114,37 @@ def test_include_usage_counts_only_for_streams() -> None:
     assert parse({"stream_options": {"include_usage": True}}).include_usage is False
 
 
-def test_messages_split_into_system_instructions_and_input() -> None:
+def test_messages_keep_their_order_and_roles() -> None:
+    """System and developer messages stay in the input messages, in order (the chat API has no
+    separate system field); tool-call turns and tool results keep their ids."""
     info = parse({"messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
         {"role": "user", "content": [
             {"type": "text", "text": "Look:"},
-            {"type": "image_url", "image_url": {"url": "data:..."}},
-            {"type": "text", "text": "what is it?"},
+            {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
         ]},
-        {"role": "assistant", "content": None, "tool_calls": []},
-        {"role": "tool", "content": "42", "tool_call_id": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},
+        ]},
+        {"role": "tool", "content": "42", "tool_call_id": "call_1"},
         {"content": "no role"},
         "not a message",
     ]})  # fmt: skip
-    assert info.system_instructions == ("Be brief.", "No emoji.")
-    assert info.input_messages == (
-        Message(role="user", content="Look:\nwhat is it?"),
-        Message(role="tool", content="42"),
-    )
+    assert info.content is not None
+    assert info.content.system_instructions() == []
+    assert info.content.input_messages() == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "developer", "parts": [{"type": "text", "content": "No emoji."}]},
+        {"role": "user", "parts": [
+            {"type": "text", "content": "Look:"},
+            {"type": "uri", "modality": "image", "uri": "https://x.test/a.png"},
+        ]},
+        {"role": "assistant", "parts": [
+            {"type": "tool_call", "name": "f", "id": "call_1", "arguments": {"a": 1}},
+        ]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "response": "42", "id": "call_1"}]},
+    ]  # fmt: skip
 
 
 def test_a_body_that_is_not_a_json_object_is_not_a_request() -> None:

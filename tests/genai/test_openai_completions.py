@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -41,17 +40,21 @@ def test_request_is_a_text_completion_with_prompt_messages() -> None:
         stream=True,
         max_tokens=8,
         choice_count=3,
-        input_messages=(Message(role="user", content="Once"),),
     )
 
 
 def test_prompt_lists_keep_strings_and_drop_token_ids() -> None:
     info = parse({"prompt": ["a", [1, 2, 3], "b"]})
     assert info is not None
-    assert info.input_messages == (Message(role="user", content="a"), Message(role="user", content="b"))
+    assert info.content is not None
+    assert info.content.input_messages() == [
+        {"role": "user", "parts": [{"type": "text", "content": "a"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "b"}]},
+    ]
     info = parse({"prompt": [1, 2, 3]})
     assert info is not None
-    assert info.input_messages == ()
+    assert info.content is not None
+    assert info.content.input_messages() == []
 
 
 def test_non_object_body_is_not_a_request() -> None:

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -71,17 +70,15 @@ def test_request_parameters() -> None:
         max_tokens=50,
         output_type="json",
         conversation_id="conv_1",
-        system_instructions=("Be terse.",),
-        input_messages=(
-            Message(role="user", content="Hi"),
-            Message(role="assistant", content="Hello"),
-        ),
     )
 
 
 def test_request_string_input_and_conversation_id() -> None:
     info = parse({"input": "Hello", "conversation": "conv_2"})
-    assert info.input_messages == (Message(role="user", content="Hello"),)
+    assert info.content is not None
+    assert info.content.input_messages() == [
+        {"role": "user", "parts": [{"type": "text", "content": "Hello"}]}
+    ]
     assert info.conversation_id == "conv_2"
     assert info.stream is False
     assert DIALECT.parse_request("/v1/responses", b"1", "openai") is None

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.genai.observations import (
-    Message,
     Operation,
     OutputKind,
     RequestInfo,
@@ -96,7 +95,6 @@ def test_request_parameters() -> None:
         seed=1,
         frequency_penalty=0.3,
         output_type="json",
-        input_messages=(Message(role="user", content="What is Deep Learning?"),),
     )
 
 

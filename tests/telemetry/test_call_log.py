@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sidecar.genai.observations import Message
+from sidecar.genai.content import RequestContent
 from sidecar.telemetry.call_log import LineWriter
 from tests.telemetry.conftest import MakeSink, Sink, chat
 from tests.telemetry.test_recorder_metrics import STREAM, run
@@ -68,7 +68,8 @@ def test_no_record_for_non_genai_requests(sink: Sink) -> None:
 def test_stdout_json_line(make_sink: MakeSink, capsys: pytest.CaptureFixture[str]) -> None:
     sink = make_sink(call_log="stdout")
     secret_prompt = "tell me the launch codes"
-    run(sink, STREAM, request=chat(input_messages=(Message(role="user", content=secret_prompt),)))
+    body = {"messages": [{"role": "user", "content": secret_prompt}]}
+    run(sink, STREAM, request=chat(content=RequestContent("openai_chat", body)))
     sink.telemetry.call_log.close(5.0)  # the writer thread has written what was queued
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1  # one per call, never one per chunk

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sidecar.config import CaptureConfig
+from sidecar.genai.content import RequestContent
 from sidecar.genai.observations import (
-    Message,
     OutputKind,
     RequestInfo,
 )
@@ -23,14 +23,20 @@ DETAILS = "gen_ai.client.inference.operation.details"
 
 
 def conversation() -> RequestInfo:
-    return chat(
-        system_instructions=("You are terse.",),
-        input_messages=(
-            Message(role="user", content="Say hello"),
-            Message(role="assistant", content="Hello"),
-            Message(role="user", content="Again"),
-        ),
-    )
+    body = {
+        "system": "You are terse.",
+        "messages": [
+            {"role": "user", "content": "Say hello"},
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Again"},
+        ],
+    }
+    return chat(content=RequestContent("anthropic", body))
+
+
+def user_says(*texts: str) -> RequestInfo:
+    messages = [{"role": "user", "content": text} for text in texts]
+    return chat(content=RequestContent("openai_chat", {"messages": messages}))
 
 
 SCRIPT: list[tuple[float, Any]] = [
@@ -133,7 +139,7 @@ def test_redaction_builtin_and_configured(make_sink: MakeSink) -> None:
         f"key {SECRET}, mail jane.doe@example.com, header Authorization: Bearer abc.def.ghijklmnop, "
         "api_key=12345678 and ssn 123-45-6789"
     )
-    request = chat(input_messages=(Message(role="user", content=content),))
+    request = user_says(content)
     output = [(1000.1, OutputChunk(kind=OutputKind.TEXT, text=f"your key is {SECRET}"))]
     run(sink, output, request=request)
     exported = all_exported_text(sink)
@@ -148,7 +154,7 @@ def test_redaction_builtin_and_configured(make_sink: MakeSink) -> None:
 def test_truncation_keeps_valid_json_within_budget(make_sink: MakeSink) -> None:
     sink = make_sink(capture=CaptureConfig(mode="SPAN_ONLY", max_bytes=300))
     long = "é" * 2000
-    request = chat(input_messages=tuple(Message(role="user", content=long) for _ in range(3)))
+    request = user_says(long, long, long)
     chunks = [(1000.0 + i / 1000, OutputChunk(kind=OutputKind.TEXT, text="word ")) for i in range(500)]
     run(sink, chunks, request=request)
     attrs = sink.span().attributes
