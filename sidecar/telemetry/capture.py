@@ -29,7 +29,14 @@ from sidecar.telemetry import semconv
 REDACTED: Final = "[REDACTED]"
 TRUNCATED: Final = "...[truncated]"
 
-#: Built-in patterns: credentials and personal data that must not leave the process.
+#: Names whose value is a credential, in ``name=value``, ``name: value`` and JSON/YAML forms.
+_SECRET_NAMES: Final = (
+    r"api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret"
+    r"|secret[_-]?key|aws_secret_access_key|secret|password|passwd"
+)
+
+#: Built-in patterns: credentials and personal data that must not leave the process. A pattern
+#: with a group named ``secret`` replaces only that group (the label stays readable).
 BUILTIN_PATTERNS: Final[tuple[str, ...]] = (
     r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
     r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}",
@@ -37,9 +44,18 @@ BUILTIN_PATTERNS: Final[tuple[str, ...]] = (
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
     r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API keys
     r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",  # GitHub tokens
+    r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained tokens
     r"\bhf_[A-Za-z0-9]{30,}\b",  # Hugging Face tokens
     r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack tokens
-    r"(?i)\b(?:api[_-]?key|access[_-]?token|secret|password)\b(\s*[:=]\s*)[^\s,;\"']+",
+    # JSON web tokens: base64url header and payload (both start {" -> eyJ) and a signature.
+    r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
+    # PEM private keys (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8), up to END or, cut, to the end.
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+    r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*\Z)",
+    # Quoted values: "api_key": "...", password = 'two words', aws_secret_access_key: "..."
+    rf"""(?i)(["']?)\b(?:{_SECRET_NAMES})\b\1\s*[:=]\s*(["'])(?P<secret>(?:\\.|(?!\2)[^\\\n])+)\2""",
+    # Bare values: password=hunter2, api-key: abc, aws_secret_access_key=...
+    rf"""(?i)\b(?:{_SECRET_NAMES})\b\s*[:=]\s*(?P<secret>[^\s,;"']+)""",
     r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",  # e-mail addresses
 )
 
@@ -50,23 +66,26 @@ _STRUCTURE_KEYS: Final = frozenset({"type", "role", "id", "name", "mime_type", "
 _PART_SLACK: Final = 256
 
 
-def _keep_label(match: re.Match[str]) -> str:
-    """Keep ``api_key=`` style labels readable while removing their value."""
-    if match.lastindex:
-        head = match.group(0)[: match.start(1) - match.start(0)] + match.group(1)
-        return head + REDACTED
+def _redact(match: re.Match[str]) -> str:
+    """The match replaced by ``[REDACTED]``; only its ``secret`` group when it has one."""
+    if "secret" in match.re.groupindex and match.group("secret") is not None:
+        start, end = match.span("secret")
+        whole = match.group(0)
+        offset = match.start(0)
+        return whole[: start - offset] + REDACTED + whole[end - offset :]
     return REDACTED
 
 
 class Redactor:
-    """Replaces every match of the built-in and configured patterns with ``[REDACTED]``."""
+    """Replaces every match of the built-in and configured patterns with ``[REDACTED]`` (only
+    the ``(?P<secret>...)`` group of a pattern that names one)."""
 
     def __init__(self, extra_patterns: Iterable[str] = ()) -> None:
         self._patterns = [re.compile(p) for p in (*BUILTIN_PATTERNS, *extra_patterns)]
 
     def __call__(self, text: str) -> str:
         for pattern in self._patterns:
-            text = pattern.sub(_keep_label, text)
+            text = pattern.sub(_redact, text)
         return text
 
 

@@ -194,3 +194,65 @@ def test_builtin_patterns(text: str, kept: str) -> None:
         assert redacted == text
     else:
         assert redacted == kept + "[REDACTED]"
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GITHUB_PAT = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGH"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # JSON "api_key": "..." (and other credential names, quoted keys and values)
+        ('{"api_key": "abc123xyz"}', '{"api_key": "[REDACTED]"}'),
+        ("{'client_secret': 'x y z'}", "{'client_secret': '[REDACTED]'}"),
+        ('{"secret": "a \\"quoted\\" b", "n": 1}', '{"secret": "[REDACTED]", "n": 1}'),
+        # quoted passwords, spaces inside included
+        ('password = "correct horse battery"', 'password = "[REDACTED]"'),
+        ("PASSWORD: 'hunter two'", "PASSWORD: '[REDACTED]'"),
+        # JWTs, bare
+        (f"token {JWT} end", "token [REDACTED] end"),
+        # AWS secret access keys, bare and quoted
+        (f"aws_secret_access_key={AWS_SECRET}", "aws_secret_access_key=[REDACTED]"),
+        (f'aws_secret_access_key = "{AWS_SECRET}"', 'aws_secret_access_key = "[REDACTED]"'),
+        # PEM private keys, whole or cut before END
+        (
+            f"key:\n-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----\nthanks",
+            "key:\n[REDACTED]\nthanks",
+        ),
+        (f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}", "[REDACTED]"),
+        (
+            f"-----BEGIN ENCRYPTED PRIVATE KEY-----\n{PEM_BODY}\n-----END ENCRYPTED PRIVATE KEY-----",
+            "[REDACTED]",
+        ),
+        # GitHub fine-grained tokens
+        (f"use {GITHUB_PAT} now", "use [REDACTED] now"),
+    ],
+)
+def test_credential_patterns_redact(text: str, expected: str) -> None:
+    assert Redactor()(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"api_key_hint": "set it in the environment"}',  # a longer name is not the credential
+        '{"password_policy": "at least 12 characters"}',
+        "the api key is in the vault",  # a name without a value
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0",  # two segments: no signature, not a JWT
+        "see docs.example.io/eyJustin.html",
+        f"-----BEGIN CERTIFICATE-----\n{PEM_BODY}\n-----END CERTIFICATE-----",  # public material
+        f"-----BEGIN PUBLIC KEY-----\n{PEM_BODY}\n-----END PUBLIC KEY-----",
+        "set aws_secret_access_key in ~/.aws/credentials",
+        "github_pat_ tokens start like this: github_pat_short",
+    ],
+)
+def test_credential_patterns_leave_lookalikes(text: str) -> None:
+    assert Redactor()(text) == text
+
+
+def test_a_configured_pattern_may_redact_only_its_secret_group() -> None:
+    redactor = Redactor([r"ticket (?P<secret>\d{6})", r"account-\d+"])
+    assert redactor("ticket 123456 for account-42") == "ticket [REDACTED] for [REDACTED]"
