@@ -19,6 +19,7 @@ from sidecar.config import (
     default_config,
     env_names,
     load_config,
+    parse_host_port,
 )
 
 EXIT_CONFIG = 2
@@ -286,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args, args.config)
         if args.workers < 1:
             raise ConfigError("--workers", f"must be at least 1, got {args.workers}")
+        if args.workers > 1 and parse_host_port(config.listener.address, "listener.address")[1] == 0:
+            raise ConfigError("--workers", "needs a fixed listener.address port, not 0")
     except ConfigError as e:
         print(f"genai-sidecar: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sidecar.cli import main
 from sidecar.proxy.merge import merge_expositions
 from sidecar.simulator.server import RunningSimulator
 
@@ -139,3 +141,12 @@ def test_merge_sums_counters_and_histograms_and_keeps_target_info_apart() -> Non
         {"service_instance_id": "a"},
         {"service_instance_id": "b"},
     ]
+
+
+def test_workers_need_a_fixed_port(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--workers", "2", "--upstream", "http://127.0.0.1:9", "--listen", "127.0.0.1:0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--workers" in err[0]
+    assert "port" in err[0]
