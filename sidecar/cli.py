@@ -86,7 +86,13 @@ _CONFIG_FLAGS: tuple[tuple[str, str, str, str], ...] = (
         "gen_ai.provider.name of the model server (ollama, vllm, llama_cpp, tgi, openai...); "
         "empty: the wire format's default",
     ),
-    ("--semconv", "telemetry.semconv", "{v1.41,latest,both}", "semantic-convention metric names"),
+    (
+        "--semconv",
+        "telemetry.semconv",
+        "{v1.41,latest,both}",
+        "semantic-convention names; unset: latest if OTEL_SEMCONV_STABILITY_OPT_IN has "
+        "gen_ai_latest_experimental, else v1.41",
+    ),
     ("--call-log", "telemetry.call_log", "{off,stdout}", "one record per GenAI call (stdout: JSON lines)"),
 )
 _USAGE_KEY = "genai.inject_include_usage"
@@ -101,7 +107,9 @@ def _default(dotted: str) -> object:
 
 def _where(dotted: str) -> str:
     default = _default(dotted)
-    shown = "empty" if default == "" else str(default).lower() if isinstance(default, bool) else default
+    shown = {"": "empty", None: "unset"}.get(default, default)  # type: ignore[call-overload]
+    if isinstance(shown, bool):
+        shown = str(shown).lower()
     return f"({dotted}; env {' or '.join(env_names(dotted))}; default: {shown})".replace("%", "%%")
 
 

@@ -125,8 +125,9 @@ class GenAIConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaptureConfig:
-    #: Prompt / completion content capture. Off by default; credentials are never exported.
-    mode: CaptureMode = "NO_CONTENT"
+    #: Prompt / completion content capture; None: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+    #: else ``NO_CONTENT``. Credentials are never exported.
+    mode: CaptureMode | None = None
     #: Captured content is truncated to this many bytes per attribute.
     max_bytes: int = 16384
     #: Extra regular expressions whose matches are replaced by ``[REDACTED]`` before export.
@@ -170,8 +171,10 @@ class CostConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TelemetryConfig:
     #: Semantic-convention names: released v1.41.0, the latest development names, or both.
-    semconv: SemconvMode = "v1.41"
-    service_name: str = "genai-sidecar"
+    #: None: ``latest`` if OTEL_SEMCONV_STABILITY_OPT_IN has gen_ai_latest_experimental, else v1.41.
+    semconv: SemconvMode | None = None
+    #: None: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else genai-sidecar.
+    service_name: str | None = None
     #: Distinct values kept per metric attribute; later values become ``_OTHER``.
     max_attribute_values: int = 100
     #: If set, only these request/response model names appear on metrics; others become ``_OTHER``.
@@ -187,14 +190,19 @@ class TelemetryConfig:
 class OTLPConfig:
     #: None: on when an OTEL_EXPORTER_OTLP_*ENDPOINT variable or ``endpoint`` is set.
     enabled: bool | None = None
-    #: gRPC endpoint (``http://collector:4317``); empty: the standard OTEL_* variables decide.
+    #: Collector base URL (``http://collector:4317`` for gRPC, ``:4318`` for HTTP); empty: the
+    #: standard OTEL_EXPORTER_OTLP_*ENDPOINT variables decide.
     endpoint: str = ""
+    #: ``grpc`` or ``http/protobuf``; None: OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL, else grpc.
+    protocol: Literal["grpc", "http/protobuf"] | None = None
     insecure: bool | None = None
-    timeout_s: float = 10.0
+    #: None: OTEL_EXPORTER_OTLP[_<SIGNAL>]_TIMEOUT, else 10 s.
+    timeout_s: float | None = None
     #: Metric push interval; None: OTEL_METRIC_EXPORT_INTERVAL or 60 s.
     export_interval_s: float | None = None
     #: Spans / log records queued for export at most; beyond it they are dropped and counted.
-    max_queue_size: int = 2048
+    #: None: OTEL_BSP_MAX_QUEUE_SIZE (spans) / OTEL_BLRP_MAX_QUEUE_SIZE (logs), else 2048.
+    max_queue_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -562,7 +570,7 @@ def validate(config: Config) -> None:
         "exporters.otlp.max_queue_size": config.exporters.otlp.max_queue_size,
     }
     for key, value in positive.items():
-        if value <= 0:
+        if value is not None and value <= 0:
             raise ConfigError(key, f"must be greater than 0, got {value}")
     non_negative = {
         "listener.shutdown_grace_s": config.listener.shutdown_grace_s,

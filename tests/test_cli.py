@@ -122,7 +122,7 @@ def test_help_shows_each_flag_with_its_default_and_variable(command: str) -> Non
         ("--upstream", "upstream.url", defaults.upstream.url),
         ("--listen", "listener.address", defaults.listener.address),
         ("--admin-listen", "listener.admin_address", defaults.listener.admin_address),
-        ("--semconv", "telemetry.semconv", defaults.telemetry.semconv),
+        ("--semconv", "telemetry.semconv", "unset"),
         ("--call-log", "telemetry.call_log", defaults.telemetry.call_log),
         ("--provider", "genai.provider", "empty"),
         (

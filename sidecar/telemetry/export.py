@@ -40,6 +40,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from sidecar.telemetry.settings import BatchSettings
+
 _log = logging.getLogger(__name__)
 
 QUEUE_FULL: Final = "queue_full"
@@ -102,21 +104,15 @@ class _CountingSpanExporter(SpanExporter):
 class BoundedSpanProcessor(SpanProcessor):
     """A :class:`BatchSpanProcessor` that refuses (and counts) spans beyond its queue size."""
 
-    def __init__(
-        self,
-        exporter: SpanExporter,
-        *,
-        max_queue_size: int,
-        on_drop: DropCounter,
-        schedule_delay_millis: float = 5000,
-    ) -> None:
-        self._gate = _Gate(max_queue_size)
+    def __init__(self, exporter: SpanExporter, *, batch: BatchSettings, on_drop: DropCounter) -> None:
+        self._gate = _Gate(batch.max_queue_size)
         self._on_drop = on_drop
         self._inner = BatchSpanProcessor(
             _CountingSpanExporter(exporter, self._gate, on_drop),
-            max_queue_size=max_queue_size,
-            schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=min(512, max_queue_size),
+            max_queue_size=batch.max_queue_size,
+            schedule_delay_millis=batch.schedule_delay_s * 1000,
+            max_export_batch_size=batch.max_export_batch_size,
+            export_timeout_millis=batch.export_timeout_s * 1000,
         )
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -167,21 +163,15 @@ class _CountingLogExporter(LogRecordExporter):
 class BoundedLogProcessor(LogRecordProcessor):
     """A :class:`BatchLogRecordProcessor` that refuses (and counts) records beyond its queue."""
 
-    def __init__(
-        self,
-        exporter: LogRecordExporter,
-        *,
-        max_queue_size: int,
-        on_drop: DropCounter,
-        schedule_delay_millis: float = 1000,
-    ) -> None:
-        self._gate = _Gate(max_queue_size)
+    def __init__(self, exporter: LogRecordExporter, *, batch: BatchSettings, on_drop: DropCounter) -> None:
+        self._gate = _Gate(batch.max_queue_size)
         self._on_drop = on_drop
         self._inner = BatchLogRecordProcessor(
             _CountingLogExporter(exporter, self._gate, on_drop),
-            max_queue_size=max_queue_size,
-            schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=min(512, max_queue_size),
+            max_queue_size=batch.max_queue_size,
+            schedule_delay_millis=batch.schedule_delay_s * 1000,
+            max_export_batch_size=batch.max_export_batch_size,
+            export_timeout_millis=batch.export_timeout_s * 1000,
         )
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:

@@ -7,12 +7,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sidecar import __version__
 from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
@@ -25,7 +22,7 @@ from sidecar.telemetry.cost import CostMeter, PriceTable
 from sidecar.telemetry.export import QUEUE_FULL
 from sidecar.telemetry.identity import IdentityExtractor, load_key
 from sidecar.telemetry.metrics import GenAIMetrics, HealthMetrics
-from sidecar.telemetry.providers import Providers, build_providers
+from sidecar.telemetry.providers import Providers, build_propagator, build_providers
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.telemetry.semconv import ErrorType
 from sidecar.telemetry.settings import TelemetrySettings, resolve
@@ -72,7 +69,7 @@ class Telemetry:
             dropped.add(count, {semconv.SIGNAL: "call_log", semconv.REASON: QUEUE_FULL})
 
         self.call_log = CallLog(logger, stdout=config.call_log == "stdout", on_drop=call_log_dropped)
-        self.propagator = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+        self.propagator = build_propagator(environ)  # OTEL_PROPAGATORS
         self.server_address = server_address
         self.server_port = server_port
         self.latest = semconv.LATEST in settings.versions

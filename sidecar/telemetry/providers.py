@@ -9,19 +9,29 @@ bounded, drop-counting queues (:mod:`sidecar.telemetry.export`). Extra readers a
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from importlib.metadata import entry_points
+from typing import Any, Final
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
@@ -46,7 +56,7 @@ from sidecar.telemetry.export import (
     temporality_preference,
 )
 from sidecar.telemetry.semconv import Signal
-from sidecar.telemetry.settings import TelemetrySettings
+from sidecar.telemetry.settings import SIGNALS, OTLPSignalSettings, TelemetrySettings
 
 _log = logging.getLogger(__name__)
 
@@ -173,6 +183,83 @@ def span_limits(settings: TelemetrySettings, environ: Mapping[str, str]) -> Span
     return SpanLimits(max_attribute_length=max(SPAN_ATTRIBUTE_CHARS, settings.capture.max_bytes))
 
 
+def build_propagator(environ: Mapping[str, str]) -> TextMapPropagator:
+    """``OTEL_PROPAGATORS`` as the SDK reads it: a comma list of propagator entry points
+    (``tracecontext``, ``baggage``, and any installed, e.g. ``b3`` from
+    opentelemetry-propagator-b3); ``none`` propagates nothing. Default ``tracecontext,baggage``."""
+    key = "OTEL_PROPAGATORS"
+    raw = environ.get(key, "").strip() or "tracecontext,baggage"
+    names = [n.strip().lower() for n in raw.split(",") if n.strip()]
+    if names == ["none"]:
+        return CompositePropagator([])
+    available = {ep.name: ep for ep in entry_points(group="opentelemetry_propagator")}
+    propagators: list[TextMapPropagator] = []
+    for name in names:
+        if name not in available:
+            known = ", ".join(sorted({*available, "none"}))
+            raise ConfigError(key, f"unknown propagator {name!r} (installed: {known})")
+        propagators.append(available[name].load()())
+    return CompositePropagator(propagators)
+
+
+def _target_text(target: OTLPSignalSettings) -> str:
+    kind = "gRPC" if target.protocol == "grpc" else "HTTP/protobuf"
+    return f"OTLP/{kind} to {target.endpoint}"
+
+
+#: Signal -> (module, class) in opentelemetry.exporter.otlp.proto.{grpc,http}.
+_EXPORTER_CLASSES: Final = {
+    "traces": ("trace_exporter", "OTLPSpanExporter"),
+    "metrics": ("metric_exporter", "OTLPMetricExporter"),
+    "logs": ("_log_exporter", "OTLPLogExporter"),
+}
+
+
+def _otlp_exporter(signal: str, target: OTLPSignalSettings, **extra: Any) -> Any:
+    """The SDK's OTLP exporter of ``signal`` for the target's protocol. The exporter packages are
+    imported only when used (gRPC alone is ~20 MB of RSS)."""
+    module, name = _EXPORTER_CLASSES[signal]
+    package = "grpc" if target.protocol == "grpc" else "http"
+    cls = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{package}.{module}"), name)
+    kwargs: dict[str, Any] = {"endpoint": target.endpoint, "timeout": target.timeout_s, **extra}
+    if target.protocol == "grpc":
+        kwargs.update(insecure=target.insecure, headers=target.headers)
+    else:
+        kwargs.update(headers=dict(target.headers))
+    return cls(**kwargs)
+
+
+def _span_exporter(target: OTLPSignalSettings) -> SpanExporter:
+    return typing.cast(SpanExporter, _otlp_exporter("traces", target))
+
+
+def _log_exporter(target: OTLPSignalSettings) -> LogRecordExporter:
+    return typing.cast(LogRecordExporter, _otlp_exporter("logs", target))
+
+
+def _metric_exporter(
+    target: OTLPSignalSettings, temporality: dict[type, AggregationTemporality]
+) -> MetricExporter:
+    return typing.cast(MetricExporter, _otlp_exporter("metrics", target, preferred_temporality=temporality))
+
+
+def log_exporters(settings: TelemetrySettings) -> None:
+    """One INFO line per exporter and its target, at start-up."""
+    if settings.disabled:
+        _log.info("telemetry off (OTEL_SDK_DISABLED)")
+        return
+    if settings.prometheus:
+        _log.info("metrics: Prometheus text on the admin port's /metrics")
+    for signal in SIGNALS:
+        target = settings.otlp.get(signal)
+        if target is not None:
+            _log.info("%s: %s", signal, _target_text(target))
+        if signal in settings.console:
+            _log.info("%s: console (stdout)", signal)
+    if not settings.otlp:
+        _log.info("OTLP export off (set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics, spans and logs)")
+
+
 def build_providers(
     settings: TelemetrySettings,
     *,
@@ -183,6 +270,7 @@ def build_providers(
 ) -> Providers:
     """Providers for the resolved settings. With ``settings.disabled`` (``OTEL_SDK_DISABLED``)
     every provider is a no-op and the Prometheus exposition is empty."""
+    log_exporters(settings)
     if settings.disabled:
         noop_meters = metrics_api.NoOpMeterProvider()
         return Providers(
@@ -207,22 +295,20 @@ def build_providers(
             if holder and count:
                 holder[0].add(count, {semconv.SIGNAL: signal, semconv.REASON: reason})
 
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter,  # gRPC is imported only when OTLP is on (~20 MB of RSS)
-        )
-
-        exporter = OTLPMetricExporter(
-            endpoint=metrics_target.endpoint,
-            insecure=metrics_target.insecure,
-            headers=metrics_target.headers,
-            timeout=metrics_target.timeout_s,
-            preferred_temporality=temporality,
-        )
+        exporter = _metric_exporter(metrics_target, temporality)
         readers.append(
             PeriodicExportingMetricReader(
                 CountingMetricExporter(exporter, preferred_temporality=temporality, on_drop=on_metric_drop),
                 export_interval_millis=settings.export_interval_s * 1000,
-                export_timeout_millis=metrics_target.timeout_s * 1000,
+                export_timeout_millis=settings.metric_export_timeout_s * 1000,
+            )
+        )
+    if "metrics" in settings.console:
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        readers.append(
+            PeriodicExportingMetricReader(
+                ConsoleMetricExporter(), export_interval_millis=settings.export_interval_s * 1000
             )
         )
     # Exemplars cost as much as the measurement itself on every per-chunk sample; they are off
@@ -258,45 +344,27 @@ def build_providers(
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     traces_target = settings.otlp.get("traces")
     if traces_target is not None:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter,
-        )
-
         tracer_provider.add_span_processor(
-            BoundedSpanProcessor(
-                OTLPSpanExporter(
-                    endpoint=traces_target.endpoint,
-                    insecure=traces_target.insecure,
-                    headers=traces_target.headers,
-                    timeout=traces_target.timeout_s,
-                ),
-                max_queue_size=settings.max_queue_size,
-                on_drop=on_drop,
-            )
+            BoundedSpanProcessor(_span_exporter(traces_target), batch=settings.spans, on_drop=on_drop)
         )
+    if "traces" in settings.console:
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     logger_provider: LoggerProvider | None = None
     logs_target = settings.otlp.get("logs")
-    if extra_log_exporters or logs_target is not None:
+    if extra_log_exporters or logs_target is not None or "logs" in settings.console:
         logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         for log_exporter in extra_log_exporters:
             logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
         if logs_target is not None:
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-                OTLPLogExporter,
-            )
-
             logger_provider.add_log_record_processor(
-                BoundedLogProcessor(
-                    OTLPLogExporter(
-                        endpoint=logs_target.endpoint,
-                        insecure=logs_target.insecure,
-                        headers=logs_target.headers,
-                        timeout=logs_target.timeout_s,
-                    ),
-                    max_queue_size=settings.max_queue_size,
-                    on_drop=on_drop,
-                )
+                BoundedLogProcessor(_log_exporter(logs_target), batch=settings.logs, on_drop=on_drop)
             )
+        if "logs" in settings.console:
+            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+            logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter()))
     return Providers(
         meter_provider=meter_provider,
         tracer_provider=tracer_provider,

@@ -313,6 +313,8 @@ class Rotel:
     capture_prefix: str
     version: str
     proc: Proc
+    #: The OTLP/HTTP receiver's base URL (``OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf``).
+    http_endpoint: str = ""
 
     def resource_metrics(self) -> list[dict[str, Any]]:
         """Every ResourceMetrics batch received, in arrival order."""
@@ -377,11 +379,13 @@ def rotel(processes: Processes) -> Rotel:
     if not proc.alive():
         pytest.fail(f"rotel-agent exited with {proc.popen.returncode}:\n{proc.log_tail()}")
     _wait_port(grpc_port, proc)
+    _wait_port(http_port, proc)
     return Rotel(
         endpoint=f"http://127.0.0.1:{grpc_port}",
         capture_prefix=prefix,
         version=version,
         proc=proc,
+        http_endpoint=f"http://127.0.0.1:{http_port}",
     )
 
 

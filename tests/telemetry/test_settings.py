@@ -141,9 +141,104 @@ def test_sdk_disabled() -> None:
         ("OTEL_METRIC_EXPORT_INTERVAL", "-5"),
         ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "carrier-pigeon"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_METRICS_EXPORTER", "none,otlp"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "later"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4096"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "-1"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "x"),
     ],
 )
 def test_malformed_variables_fail_fast(key: str, value: str) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", key: value}
     with pytest.raises(ConfigError, match=key):
         settings(env)
+
+
+def test_a_config_value_set_to_its_default_wins_over_the_variable() -> None:
+    env = {
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+        "OTEL_SERVICE_NAME": "from-env",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "10",
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "10",
+    }
+    explicit = TelemetryConfig(
+        semconv="v1.41", service_name="genai-sidecar", capture=CaptureConfig(mode="NO_CONTENT")
+    )
+    otlp = OTLPConfig(timeout_s=10.0, protocol="grpc", max_queue_size=2048)
+    s = settings(env, config=explicit, otlp=otlp)
+    assert s.versions == ("v1.41",)
+    assert s.service_name == "genai-sidecar"
+    assert s.capture.mode == "NO_CONTENT"
+    assert {t.timeout_s for t in s.otlp.values()} == {10.0}
+    assert {t.protocol for t in s.otlp.values()} == {"grpc"}
+    assert (s.spans.max_queue_size, s.logs.max_queue_size) == (2048, 2048)
+    unset = settings(env)  # the same variables, nothing set in the config: they apply
+    assert unset.versions == ("latest",)
+    assert unset.service_name == "from-env"
+    assert unset.capture.mode == "SPAN_AND_EVENT"
+    assert {t.timeout_s for t in unset.otlp.values()} == {2.5}
+    assert (unset.spans.max_queue_size, unset.logs.max_queue_size) == (10, 10)
+
+
+def test_batch_processor_variables() -> None:
+    env = {
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_BSP_EXPORT_TIMEOUT": "7000",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "100",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "20",
+        "OTEL_BLRP_SCHEDULE_DELAY": "50",
+    }
+    s = settings(env)
+    assert (s.spans.schedule_delay_s, s.spans.export_timeout_s) == (0.2, 7.0)
+    assert (s.spans.max_queue_size, s.spans.max_export_batch_size) == (100, 20)
+    assert (s.logs.schedule_delay_s, s.logs.max_queue_size, s.logs.max_export_batch_size) == (0.05, 2048, 512)
+    defaults = settings({})
+    assert (defaults.spans.schedule_delay_s, defaults.logs.schedule_delay_s) == (5.0, 1.0)
+    assert defaults.spans.export_timeout_s == 30.0
+
+
+def test_http_protobuf_endpoints() -> None:
+    base = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}
+    s = settings({**base, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:9999/custom"})
+    assert s.otlp["traces"].endpoint == "http://c:4318/v1/traces"
+    assert s.otlp["metrics"].endpoint == "http://c:4318/v1/metrics"
+    assert s.otlp["logs"].endpoint == "http://logs:9999/custom"  # signal-specific: as given
+    assert {t.protocol for t in s.otlp.values()} == {"http/protobuf"}
+    mixed = settings({**base, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})
+    assert mixed.otlp["metrics"].protocol == "grpc"
+    assert mixed.otlp["metrics"].endpoint == "http://c:4318/"
+    default = settings({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_TRACES_EXPORTER": "otlp"})
+    assert default.otlp["traces"].endpoint == "http://localhost:4318/v1/traces"
+    from_config = settings({}, otlp=OTLPConfig(endpoint="http://cfg:4318", protocol="http/protobuf"))
+    assert from_config.otlp["logs"].endpoint == "http://cfg:4318/v1/logs"
+
+
+def test_exporter_selection_per_signal() -> None:
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}
+    prometheus_only = settings({**endpoint, "OTEL_METRICS_EXPORTER": "prometheus"})
+    assert set(prometheus_only.otlp) == {"traces", "logs"}
+    assert prometheus_only.prometheus
+    chosen = settings({"OTEL_TRACES_EXPORTER": "otlp,console", "OTEL_LOGS_EXPORTER": "console"})
+    assert set(chosen.otlp) == {"traces"}  # asked for by name: on without an endpoint variable
+    assert chosen.otlp["traces"].endpoint == "http://localhost:4317"
+    assert chosen.console == {"traces", "logs"}
+    off = settings({"OTEL_TRACES_EXPORTER": "otlp"}, otlp=OTLPConfig(enabled=False))
+    assert off.otlp == {}
+
+
+def test_propagators_follow_the_variable() -> None:
+    from sidecar.telemetry.providers import build_propagator
+
+    assert build_propagator({}).fields == {"traceparent", "tracestate", "baggage"}
+    assert build_propagator({"OTEL_PROPAGATORS": "tracecontext"}).fields == {"traceparent", "tracestate"}
+    assert build_propagator({"OTEL_PROPAGATORS": "none"}).fields == set()
+    with pytest.raises(ConfigError, match=r"OTEL_PROPAGATORS: unknown propagator 'xray'"):
+        build_propagator({"OTEL_PROPAGATORS": "tracecontext,xray"})
