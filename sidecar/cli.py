@@ -121,11 +121,19 @@ def _add_config_flags(parser: argparse.ArgumentParser, *, with_file: bool = True
     parser.add_argument(
         "--inject-include-usage",
         dest=_USAGE_KEY,
-        action=argparse.BooleanOptionalAction,
-        default=None,
+        metavar="{auto,true,false}",
+        type=_usage_choice,
         help="ask OpenAI-format servers for streamed usage on the client's behalf, and remove the "
-        f"extra chunk from what the client receives {_where(_USAGE_KEY)}",
+        "extra chunk from what the client receives; auto: stop on a path whose server refuses it "
+        f"{_where(_USAGE_KEY)}",
     )
+
+
+def _usage_choice(text: str) -> str | bool:
+    choices: dict[str, str | bool] = {"auto": "auto", "true": True, "false": False}
+    if text.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}")
+    return choices[text.lower()]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:

@@ -74,7 +74,7 @@ def test_check_config_without_a_file_takes_flags_and_environment() -> None:
         "--provider", "vllm",
         "--semconv", "both",
         "--call-log", "stdout",
-        "--inject-include-usage",
+        "--inject-include-usage", "true",
         "--upstream", "http://flag:1",
         env={"SIDECAR_UPSTREAM": "http://env:9", "SIDECAR_GENAI__MAX_LINE_BYTES": "4096"},
     )  # fmt: skip
@@ -85,7 +85,7 @@ def test_check_config_without_a_file_takes_flags_and_environment() -> None:
     assert (telemetry["semconv"], telemetry["call_log"]) == ("both", "stdout")  # type: ignore[index]
     assert effective["upstream"]["url"] == "http://flag:1"  # type: ignore[index]  # flag > environment
     negated = run_cli(
-        "check-config", "--no-inject-include-usage", env={"SIDECAR_GENAI__INJECT_INCLUDE_USAGE": "true"}
+        "check-config", "--inject-include-usage", "false", env={"SIDECAR_GENAI__INJECT_INCLUDE_USAGE": "true"}
     )
     assert _toml_and_ok(negated.stdout)["genai"]["inject_include_usage"] is False  # type: ignore[index]
 
@@ -125,11 +125,7 @@ def test_help_shows_each_flag_with_its_default_and_variable(command: str) -> Non
         ("--semconv", "telemetry.semconv", "unset"),
         ("--call-log", "telemetry.call_log", defaults.telemetry.call_log),
         ("--provider", "genai.provider", "empty"),
-        (
-            "--inject-include-usage",
-            "genai.inject_include_usage",
-            str(defaults.genai.inject_include_usage).lower(),
-        ),
+        ("--inject-include-usage", "genai.inject_include_usage", defaults.genai.inject_include_usage),
     ):
         variable = "SIDECAR_" + dotted.upper().replace(".", "__")
         after = text.split(f" {flag}", 2)[-1]

@@ -25,6 +25,7 @@ from sidecar.proxy.app import build_admin_app, build_proxy_app
 from sidecar.proxy.protocol import ConnectionGuard, GuardedRunner, GuardedServer, connection_cap
 from sidecar.proxy.state import ProxyState, make_state
 from sidecar.telemetry.pipeline import Telemetry
+from sidecar.telemetry.providers import log_exporters
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Sidecar:
             host, port = parse_host_port(listener.admin_address, "listener.admin_address")
             await web.TCPSite(self._admin, host, port, reuse_address=True).start()
         log.info("proxying %s -> %s; admin on %s", self.proxy_url, self.config.upstream.url, self.admin_url)
+        log_exporters(self.telemetry.settings)  # one line per exporter and its target
 
     @property
     def proxy_url(self) -> str:

@@ -244,7 +244,7 @@ def _metric_exporter(
 
 
 def log_exporters(settings: TelemetrySettings) -> None:
-    """One INFO line per exporter and its target, at start-up."""
+    """One INFO line per exporter and its target (logged once the listeners are up)."""
     if settings.disabled:
         _log.info("telemetry off (OTEL_SDK_DISABLED)")
         return
@@ -270,7 +270,6 @@ def build_providers(
 ) -> Providers:
     """Providers for the resolved settings. With ``settings.disabled`` (``OTEL_SDK_DISABLED``)
     every provider is a no-op and the Prometheus exposition is empty."""
-    log_exporters(settings)
     if settings.disabled:
         noop_meters = metrics_api.NoOpMeterProvider()
         return Providers(

@@ -57,7 +57,7 @@ def _by(results: list[dict[str, object]], **labels: str) -> float:
 def test_every_cookbook_query_answers_what_the_simulator_was_told(
     simulator_url: str, sidecar_for: Callable[..., Sidecar], prometheus: Callable[[str], Prometheus]
 ) -> None:
-    sidecar = sidecar_for(simulator_url, extra_args=["--no-inject-include-usage"])
+    sidecar = sidecar_for(simulator_url, extra_args=["--inject-include-usage", "false"])
     prom = prometheus(sidecar.admin_url.removeprefix("http://"))
     wait_for(lambda: prom.target_health() == "up", 30, "Prometheus to scrape the sidecar")
     calls = 'sum(gen_ai_client_operation_duration_seconds_count{gen_ai_request_model=~"cook-.*"})'
