@@ -32,6 +32,7 @@ from sidecar.proxy.request_body import BodyError, RequestBody
 from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
+from sidecar.proxy.upstream_log import UPSTREAM_WARNINGS
 from sidecar.proxy.usage_injection import REJECTED, Injection, unmodified_headers
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import decoder_for, media_type
@@ -201,11 +202,13 @@ async def _forward(
     except aiohttp.ClientConnectorError as e:
         recorder.fail(CONNECTION_ERROR, time.perf_counter(), status=502)
         reason = e.os_error.strerror or type(e.os_error).__name__
+        UPSTREAM_WARNINGS.warn("upstream_unreachable", origin, reason)
         return error_response(502, "upstream_unreachable", f"cannot connect to upstream {origin}: {reason}")
     except TimeoutError:
         if body.error is not None:
             return _refuse(recorder, body.error.status, body.error.error_type, body.error.message)
         recorder.fail(TIMEOUT, time.perf_counter(), status=504)
+        UPSTREAM_WARNINGS.warn("upstream_timeout", origin, "no answer in time")
         return error_response(504, "upstream_timeout", f"upstream {origin} did not answer in time")
     except aiohttp.ClientError as e:
         if body.error is not None:  # the client's side of the body failed, not the upstream
@@ -214,6 +217,7 @@ async def _forward(
         # text can quote the request URL, its headers or raw upstream bytes.
         kind = UPSTREAM_DISCONNECTED if isinstance(e, aiohttp.ServerDisconnectedError) else CONNECTION_ERROR
         recorder.fail(kind, time.perf_counter(), status=502)
+        UPSTREAM_WARNINGS.warn(kind, origin, type(e).__name__)
         return error_response(502, "upstream_error", f"upstream {origin} failed: {type(e).__name__}")
     try:
         problem = _head_problem(upstream)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import aiohttp
+import pytest
 from aiohttp import web
 
+from sidecar.proxy.upstream_log import UPSTREAM_WARNINGS, UpstreamWarnings
 from tests.conftest import StartSidecar
 from tests.proxy.upstreams import raw_server, read_http_request, serve_handler
 
@@ -141,3 +144,37 @@ async def test_upstream_crash_mid_stream_cuts_the_client_response(start_sidecar:
             except aiohttp.ClientPayloadError:
                 ended_cleanly = False
     assert not ended_cleanly, "a cut upstream stream must reach the client as a cut stream"
+
+
+async def test_an_unreachable_upstream_is_logged_at_warn_once_per_interval(
+    start_sidecar: StartSidecar, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = _closed_port()
+    sidecar = await start_sidecar(f"http://127.0.0.1:{port}")
+    caplog.set_level(logging.WARNING, logger="sidecar.proxy.upstream")
+    UPSTREAM_WARNINGS.reset()  # a fresh interval for this test
+    async with aiohttp.ClientSession() as client:
+        for _ in range(5):
+            async with client.post(f"{sidecar.url}/api/chat", json={}) as r:
+                assert r.status == 502
+    lines = [r for r in caplog.records if r.name == "sidecar.proxy.upstream"]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.WARNING
+    message = lines[0].getMessage()
+    assert message.startswith(f"upstream upstream_unreachable: http://127.0.0.1:{port}: ")
+    assert "/api/chat" not in message
+
+
+def test_warnings_say_how_many_were_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    warnings = UpstreamWarnings(interval_s=0.0)
+    caplog.set_level(logging.WARNING, logger="sidecar.proxy.upstream")
+    warnings.warn("upstream_timeout", "http://m:1", "no answer in time")
+    warnings.warn("upstream_timeout", "http://m:1", "no answer in time")
+    assert len(caplog.records) == 2
+    limited = UpstreamWarnings(interval_s=3600)
+    for _ in range(3):
+        limited.warn("connection_error", "http://m:1", "ServerDisconnectedError")
+    assert len(caplog.records) == 3
+    limited._interval_s = 0.0  # the interval has passed
+    limited.warn("connection_error", "http://m:1", "ServerDisconnectedError")
+    assert caplog.records[-1].getMessage().endswith("(2 more since the last such line)")
