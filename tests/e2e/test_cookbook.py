@@ -92,7 +92,7 @@ def test_every_cookbook_query_answers_what_the_simulator_was_told(
     inputs = _by(daily, gen_ai_request_model="cook-a", gen_ai_token_type="input")
     assert _between(inputs, MEASURED_OK * 3, (MEASURED_OK + 1) * 3), inputs
     finish = answers["model_reason:genai_finish_reasons:increase1h"]
-    stops = _by(finish, gen_ai_request_model="cook-a", gen_ai_response_finish_reasons="stop")
+    stops = _by(finish, gen_ai_request_model="cook-a", genai_sidecar_finish_reason="stop")
     assert _between(stops, MEASURED_OK, MEASURED_OK + 1), stops
     ratio = _by(answers["model_error:genai_error_ratio:5m"], gen_ai_request_model="cook-a", error_type="500")
     measured_ratio = MEASURED_ERRORS / (MEASURED_OK + MEASURED_ERRORS)
