@@ -47,6 +47,8 @@ SHUTDOWN = "shutdown"
 INTERNAL_ERROR = "internal_error"
 
 UPSTREAM_INVALID = "upstream_invalid_response"
+#: Request bodies up to this size are parsed on the loop (well under a millisecond).
+_PARSE_INLINE_BYTES = 64 * 1024
 POOL_EXHAUSTED = "upstream_pool_exhausted"
 
 
@@ -110,7 +112,7 @@ async def _proxy(state: ProxyState, request: web.Request, body: RequestBody, t0:
         return _refuse(recorder, e.status, e.error_type, e.message)
     data = body.for_parsing()
     selection = _select(state, request, data)
-    info = _parse_request(state, selection, request.path, data)
+    info = await _parse_request(state, selection, request.path, data)
     injection = None if data is None else state.usage.prepare(selection, info, request.path, data)
     if injection is not None:
         body.replace(injection.body)
@@ -148,13 +150,18 @@ def _select(state: ProxyState, request: web.Request, body: bytes | None) -> Sele
     )
 
 
-def _parse_request(
+async def _parse_request(
     state: ProxyState, selection: Selection | None, path: str, body: bytes | None
 ) -> RequestInfo | None:
+    """The request's GenAI facts. A body over ``_PARSE_INLINE_BYTES`` is parsed on a thread: the
+    dialect's walk over its messages then shares the interpreter with the loop instead of holding it
+    (bodies over ``listener.max_parse_bytes`` are never parsed at all)."""
     if selection is None or body is None:
         return None
     try:
-        return selection.dialect.parse_request(path, body, selection.provider)
+        if len(body) <= _PARSE_INLINE_BYTES:
+            return selection.dialect.parse_request(path, body, selection.provider)
+        return await asyncio.to_thread(selection.dialect.parse_request, path, body, selection.provider)
     except Exception:  # a dialect bug must not fail the request: forward it, measure HTTP only
         state.telemetry.tap_error("request_parse")
         return None
