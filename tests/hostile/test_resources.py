@@ -160,21 +160,20 @@ async def test_body_over_the_parse_cap_is_not_parsed(start_sidecar: StartSidecar
     """The loop never parses more than ``max_parse_bytes``: a larger body is forwarded unparsed
     (HTTP telemetry only), a smaller one gets its GenAI span."""
     small = orjson.dumps({"model": "small-model", "messages": [{"role": "user", "content": "hi"}]})
+    # Over 64 KiB and under the cap: parsed on a thread.
+    medium = orjson.dumps({"model": "medium-model", "messages": [{"role": "user", "content": "x" * 100_000}]})
     large = orjson.dumps({"model": "large-model", "messages": [{"role": "user", "content": "x" * 300_000}]})
     async with recording_upstream(answer()) as (url, recorded):
         sidecar = await start_sidecar(url, listener={"max_parse_bytes": 200_000})
         async with aiohttp.ClientSession() as client:
-            for body in (small, large):
+            for body in (small, medium, large):
                 async with client.post(f"{sidecar.url}/v1/chat/completions", data=body) as r:
                     assert r.status == 200
     names = [span.name for span in sidecar.sink.spans.get_finished_spans()]
-    assert names == ["chat small-model"]
-    assert [
-        r.endswith(b"\r\n\r\n" + body) for r, body in zip(recorded.requests(), (small, large), strict=True)
-    ] == [
-        True,
-        True,
-    ]
+    assert names == ["chat small-model", "chat medium-model"]
+    received = recorded.requests()
+    assert len(received) == 3
+    assert all(r.endswith(b"\r\n\r\n" + b) for r, b in zip(received, (small, medium, large), strict=True))
 
 
 async def test_pool_exhaustion_is_503_not_a_timeout(start_sidecar: StartSidecar) -> None:
