@@ -4,8 +4,8 @@ OpenAI chat and legacy completions stream ``data: {chunk}`` messages ending with
 ``data: [DONE]``. Each chunk carries ``id`` and ``model``, a list of ``choices`` (each with an
 ``index``, its delta, and a ``finish_reason`` on its last chunk) and ``usage``, which is null
 except on the final usage-only chunk (``stream_options.include_usage``) or on every chunk with
-vLLM's ``continuous_usage_stats`` (cumulative, so each :class:`Usage` replaces the last).
-llama.cpp's server adds a ``timings`` object to its last chunk, read as :class:`ServerTiming`.
+vLLM's ``continuous_usage_stats`` (cumulative, so each usage report replaces the last).
+llama.cpp's server adds a ``timings`` object to its last chunk, read as the server timing.
 """
 
 from __future__ import annotations

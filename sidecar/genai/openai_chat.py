@@ -11,7 +11,7 @@ messages (text parts only).
 Response: a chunk carries output when a choice's delta has a non-empty ``tool_calls`` /
 ``function_call`` (tool call), ``content`` or ``refusal`` (text), or ``reasoning_content`` /
 ``reasoning`` (reasoning, as vLLM, llama.cpp and Ollama name it). A chunk gives at most one
-:class:`OutputChunk` per choice, of the first kind present in that order, so that each chunk is
+output chunk per choice, of the first kind present in that order, so that each chunk is
 one time-per-output-chunk sample; a whole body gives one per kind present. The first chunk,
 which only says ``role: assistant``, and the final usage-only chunk carry none. Finish reasons
 are passed through as the server spells them (``stop``, ``length``, ``tool_calls``,
