@@ -9,6 +9,7 @@ cached or reasoning token twice, or at the wrong price, changes the figure.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -514,7 +515,13 @@ async def test_call_log_carries_the_cost(
     async with serve_handler(_answer(case)) as url:
         sidecar = await start_sidecar(url, **tables)
         await _send(sidecar, case)
-    (line,) = [json.loads(ln) for ln in capfd.readouterr().out.splitlines() if "genai_sidecar.call" in ln]
+    out = ""
+    for _ in range(400):  # the stdout call log is written by its own thread: wait for the line
+        out += capfd.readouterr().out
+        if "genai_sidecar.call" in out:
+            break
+        await asyncio.sleep(0.025)
+    (line,) = [json.loads(ln) for ln in out.splitlines() if "genai_sidecar.call" in ln]
     assert line["cost"] == pytest.approx(case.expected, rel=1e-12, abs=0)
     assert line["currency"] == "EUR"
 
