@@ -111,7 +111,8 @@ async def run_demo(
         )
         children = [parts.sidecar, parts.simulator]
         seed_value = random.Random(seed).random()
-        traffic, in_flight = start_traffic(parts.proxy_url, [s.name for s in chosen], rate, seed_value)
+        names = [s.name for s in chosen]
+        traffic, in_flight = start_traffic(parts.proxy_url, names, rate, seed_value, parts.simulator_url)
         children.insert(0, traffic)
         await traffic.started()
         banner = _banner(parts)

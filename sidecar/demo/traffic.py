@@ -97,6 +97,21 @@ async def one_call(clients: Clients, scenario: Scenario, call: Call) -> None:
         await run(clients, scenario.model, call)
 
 
+async def warm_up(model_server_url: str) -> None:
+    """One short call with each SDK, straight to the model server (not through the sidecar)."""
+    clients = Clients(model_server_url)
+    quick = {"x-sim-ttfc-ms": "0", "x-sim-itl-ms": "0", "x-sim-tokens": "2"}
+    try:
+        for client in ("openai", "ollama"):
+            call = Call(client=client, prompt="warm up", sim_headers=quick)
+            await one_call(clients, _WARM_UP, call)
+    finally:
+        await clients.close()
+
+
+_WARM_UP = Scenario(name="warm_up", model="demo-warm-up", does="", notice="", ttfc_ms=(0, 0))
+
+
 class InFlight:
     """Calls started and not yet finished, published through ``report`` (a shared counter)."""
 
