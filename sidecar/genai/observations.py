@@ -49,6 +49,15 @@ class RequestInfo:
     presence_penalty: float | None = None
     output_type: str | None = None
     conversation_id: str | None = None
+    #: Reasoning / thinking effort asked for (``reasoning_effort``, ``reasoning.effort``).
+    reasoning_level: str | None = None
+    #: Responses API ``previous_response_id``.
+    previous_response_id: str | None = None
+    #: Embeddings: the encoding formats asked for and the dimension count.
+    encoding_formats: tuple[str, ...] | None = None
+    dimensions: int | None = None
+    #: ``openai.api.type`` of an OpenAI-format call (``chat_completions``, ``responses``).
+    openai_api: str | None = None
     #: OpenAI-format streaming request that asked for ``stream_options.include_usage``.
     include_usage: bool = False
     #: The request's content, shaped only for opt-in capture (never exported unless enabled);

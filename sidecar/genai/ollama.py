@@ -146,6 +146,7 @@ class OllamaDialect(ObjectRequestDialect):
             presence_penalty=get_float(options, "presence_penalty"),
             output_type=_output_type(obj),
             content=None if operation is Operation.EMBEDDINGS else RequestContent("ollama", obj),
+            dimensions=get_int(obj, "dimensions") if operation is Operation.EMBEDDINGS else None,
         )
 
 

@@ -47,8 +47,13 @@ class OpenAIEmbeddingsDialect(ObjectRequestDialect):
     observer_class = EmbeddingsObserver
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
+        fmt = _fields.get_str(obj, "encoding_format")
         return RequestInfo(
-            operation=Operation.EMBEDDINGS, provider=provider, model=_fields.get_str(obj, "model")
+            operation=Operation.EMBEDDINGS,
+            provider=provider,
+            model=_fields.get_str(obj, "model"),
+            encoding_formats=(fmt,) if fmt else None,
+            dimensions=_fields.get_int(obj, "dimensions"),
         )
 
 

@@ -163,6 +163,9 @@ class OpenAIResponsesDialect(ObjectRequestDialect):
             output_type=_request.output_type(_fields.get_dict(text, "format")),
             conversation_id=_conversation_id(obj.get("conversation")),
             content=RequestContent("openai_responses", obj),
+            reasoning_level=_fields.get_str(_fields.get_dict(obj, "reasoning"), "effort"),
+            previous_response_id=_fields.get_str(obj, "previous_response_id"),
+            openai_api="responses",
         )
 
 

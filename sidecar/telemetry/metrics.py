@@ -123,8 +123,9 @@ class GenAIMetrics:
                 attrs[semconv.GEN_AI_TOKEN_MODALITY] = modality.value
             _emit(instrument, amount, attrs, ctx)
 
-    def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> None:
-        """End-of-call metrics: duration, token usage, server-side timings."""
+    def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> bool:
+        """End-of-call metrics: duration, token usage, server-side timings. True when a server
+        timing was derived from the stream rather than taken from the server's own fields."""
         err = outcome.error_type
         u = outcome.usage or Usage()
         if outcome.embeddings:
@@ -147,17 +148,19 @@ class GenAIMetrics:
                 self.record(Signal.OPERATION_INPUT_TOKENS, u.input_tokens, attributes, ctx=ctx)
                 self.record(Signal.OPERATION_OUTPUT_TOKENS, u.output_tokens, attributes, ctx=ctx)
         if not outcome.server_responded:
-            return  # gen_ai.server.*: only for a response that came from the model server
+            return False  # gen_ai.server.*: only for a response that came from the model server
         timing = outcome.server_timing or ServerTiming()
         server_duration = timing.request_duration_s
         if server_duration is None:
             server_duration = outcome.duration_s
         self.record(Signal.SERVER_REQUEST_DURATION, server_duration, attributes, ctx=ctx, error_type=err)
         if err is not None:
-            return  # time to first token / per output token: successful responses only
+            return False  # time to first token / per output token: successful responses only
+        derived = False
         ttft = timing.time_to_first_token_s
         if ttft is None and outcome.stream:
             ttft = outcome.ttfc_s
+            derived = ttft is not None
         self.record(Signal.SERVER_TIME_TO_FIRST_TOKEN, ttft, attributes, ctx=ctx)
         tpot = timing.time_per_output_token_s
         output_tokens = u.output_tokens
@@ -169,7 +172,9 @@ class GenAIMetrics:
             and output_tokens > 1
         ):
             tpot = max(0.0, outcome.duration_s - outcome.ttfc_s) / (output_tokens - 1)
+            derived = True
         self.record(Signal.SERVER_TIME_PER_OUTPUT_TOKEN, tpot, attributes, ctx=ctx)
+        return derived
 
 
 class HealthMetrics:

@@ -47,10 +47,11 @@ class Telemetry:
         self.settings = settings
         self.providers = providers
         config = settings.telemetry
-        meter = providers.meter_provider.get_meter(semconv.SCOPE_NAME, __version__)
-        self.tracer = providers.tracer_provider.get_tracer(semconv.SCOPE_NAME, __version__)
+        schema = semconv.schema_url(settings.versions)
+        meter = providers.meter_provider.get_meter(semconv.SCOPE_NAME, __version__, schema_url=schema)
+        self.tracer = providers.tracer_provider.get_tracer(semconv.SCOPE_NAME, __version__, schema_url=schema)
         logger = (
-            providers.logger_provider.get_logger(semconv.SCOPE_NAME, __version__)
+            providers.logger_provider.get_logger(semconv.SCOPE_NAME, __version__, schema_url=schema)
             if providers.logger_provider is not None
             else None
         )

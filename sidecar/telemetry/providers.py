@@ -140,7 +140,7 @@ def build_resource(settings: TelemetrySettings) -> Resource:
         semconv.SERVICE_VERSION: __version__,
     }
     base.update(settings.resource_attributes)
-    return Resource(base)
+    return Resource(base, semconv.schema_url(settings.versions))
 
 
 def build_sampler(environ: Mapping[str, str]) -> Sampler:

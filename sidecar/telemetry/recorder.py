@@ -63,6 +63,12 @@ class _HeaderGetter(Getter[Mapping[str, str]]):
 
 
 _GETTER: Final = _HeaderGetter()
+_BREAKDOWN_ATTRIBUTES: Final = (
+    semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
 #: Most stop sequences kept for the span attribute.
 MAX_STOP_SEQUENCES: Final = 16
 
@@ -201,6 +207,18 @@ class StreamRecorder:
             attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = request.choice_count
         if request.stream:
             attrs[semconv.GEN_AI_REQUEST_STREAM] = True
+        if request.encoding_formats:
+            attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = request.encoding_formats
+        if request.dimensions is not None:
+            attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = request.dimensions
+        if request.openai_api is not None and request.provider == "openai":
+            attrs[semconv.OPENAI_API_TYPE] = request.openai_api
+        if tel.latest:
+            latest: tuple[tuple[str, str | None], ...] = (
+                (semconv.GEN_AI_REQUEST_REASONING_LEVEL, request.reasoning_level),
+                (semconv.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, request.previous_response_id),
+            )
+            attrs.update((key, value) for key, value in latest if value is not None)
         return attrs
 
     def _start_span(
@@ -352,7 +370,7 @@ class StreamRecorder:
             ttfc = self._first_t - self._t0
         if request.stream:
             tel.genai.record_chunk_samples(self._chunk_gaps, self._metric_attrs, self._ctx)
-        tel.genai.record_call(
+        derived = tel.genai.record_call(
             CallOutcome(
                 duration_s=duration,
                 error_type=error_type,
@@ -370,6 +388,8 @@ class StreamRecorder:
         guarded = tuple(tel.guard.value(semconv.FINISH_REASON, r) for r in reasons)
         tel.genai.record_finish_reasons(guarded, self._metric_attrs, self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)
+        if derived:
+            end_attrs[semconv.SERVER_TIMING_DERIVED] = True
         cost: Mapping[str, str | float] = {}
         if tel.cost is not None:
             models = (call.response_model, request.model)
@@ -389,6 +409,18 @@ class StreamRecorder:
                 span.set_status(Status(StatusCode.ERROR, semconv.status_message(error_type)))
             span.end(end_time=self._wall_ns(t))
         end_ns = self._wall_ns(t)
+        if error_type is not None and tel.logger is not None:
+            # The failed call's exception event (v1.41 events.yaml): never content.
+            tel.logger.emit(
+                timestamp=end_ns,
+                context=self._ctx,
+                attributes={
+                    semconv.EXCEPTION_TYPE: error_type,
+                    semconv.EXCEPTION_MESSAGE: semconv.status_message(error_type),
+                },
+                event_name=semconv.GEN_AI_OPERATION_EXCEPTION_EVENT,
+                severity_number=SeverityNumber.WARN,
+            )
         if tel.capture.on_event and tel.logger is not None:
             event_attrs: dict[str, Any] = {**self._span_attrs, **end_attrs, **content}
             tel.logger.emit(
@@ -450,6 +482,10 @@ class StreamRecorder:
             ]
             fields.extend((name, usage.cache_write_tokens) for name in cache_write)
             attrs.update((key, value) for key, value in fields if value is not None)
+            # A breakdown the provider reports as 0 is not emitted (as the usage counters).
+            for key in _BREAKDOWN_ATTRIBUTES:
+                if attrs.get(key) == 0:
+                    del attrs[key]
         if self._status is not None:
             attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = self._status
         if error_type is not None:

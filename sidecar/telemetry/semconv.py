@@ -24,6 +24,15 @@ ALL_VERSIONS: Final[tuple[SemconvVersion, ...]] = (V1_41, LATEST)
 GEN_AI_LATEST_OPT_IN: Final = "gen_ai_latest_experimental"
 #: Instrumentation scope of every tracer, meter and logger the sidecar creates.
 SCOPE_NAME: Final = "genai-sidecar"
+#: The schema of the released conventions the default names follow.
+V1_41_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.0"
+
+
+def schema_url(versions: tuple[SemconvVersion, ...]) -> str | None:
+    """Schema URL of the resource and scopes: v1.41's whenever its names are emitted ("v1.41",
+    "both"); none for "latest" alone (the development conventions publish no schema)."""
+    return V1_41_SCHEMA_URL if V1_41 in versions else None
+
 
 # ----------------------------------------------------------------------------- attribute names
 
@@ -46,6 +55,14 @@ GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
 GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
 GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+#: Development branch only (not in v1.41): emitted when "latest" is in the mode.
+GEN_AI_REQUEST_REASONING_LEVEL: Final = "gen_ai.request.reasoning.level"
+GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID: Final = "gen_ai.request.previous_response.id"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
+OPENAI_API_TYPE: Final = "openai.api.type"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
@@ -86,6 +103,8 @@ K8S_NODE_NAME: Final = "k8s.node.name"
 
 #: The opt-in event that carries a call's attributes plus captured content.
 GEN_AI_OPERATION_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+#: The event of a failed call (v1.41 events.yaml): severity WARN, no content.
+GEN_AI_OPERATION_EXCEPTION_EVENT: Final = "gen_ai.client.operation.exception"
 
 #: Fallback value of a bounded attribute (error.type, capped metric attributes).
 OTHER: Final = "_OTHER"
@@ -98,6 +117,9 @@ REASON: Final = "reason"
 FINISH_REASON: Final = "genai_sidecar.finish_reason"
 SIGNAL: Final = "signal"
 CALL_RECORD_EVENT: Final = "genai_sidecar.call"
+#: Span attribute: the gen_ai.server.* timings of this call were derived from the stream (time
+#: to first chunk, chunk gaps), not taken from the model server's own timing fields.
+SERVER_TIMING_DERIVED: Final = "genai_sidecar.server_timing.derived"
 API_KEY_HASH: Final = "genai_sidecar.api_key.hash"
 
 

@@ -66,6 +66,7 @@ CHAT = {
     "frequency_penalty": 0.1,
     "presence_penalty": 0.1,
     "response_format": {"type": "json_object"},
+    "reasoning_effort": "low",
 }
 
 #: (path, body, extra headers) of the traffic: every dialect family the simulator speaks, a
@@ -75,8 +76,23 @@ CALLS: list[tuple[str, dict[str, Any] | None, dict[str, str]]] = [
     ("/v1/chat/completions", {**CHAT, "model": "limited"}, {"x-sim-fault": "429"}),
     ("/v1/chat/completions", {**CHAT, "model": "crashing"}, {"x-sim-fault": "crash"}),
     ("/v1/completions", {"model": "m", "prompt": "one two", "stream": True}, {}),
-    ("/v1/responses", {"model": "m", "input": "one two", "instructions": "Be brief.", "stream": True}, {}),
-    ("/v1/embeddings", {"model": "e5", "input": ["one", "two"], "encoding_format": "float"}, {}),
+    (
+        "/v1/responses",
+        {
+            "model": "m",
+            "input": "one two",
+            "instructions": "Be brief.",
+            "stream": True,
+            "previous_response_id": "resp_0",
+            "reasoning": {"effort": "high"},
+        },
+        {},
+    ),
+    (
+        "/v1/embeddings",
+        {"model": "e5", "input": ["one", "two"], "encoding_format": "float", "dimensions": 8},
+        {},
+    ),
     (
         "/v1/messages",
         {

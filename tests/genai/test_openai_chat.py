@@ -81,6 +81,7 @@ def test_request_parameters_are_read() -> None:
         presence_penalty=-0.2,
         output_type="json",
         include_usage=True,
+        openai_api="chat_completions",
     )
 
 

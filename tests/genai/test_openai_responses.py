@@ -70,6 +70,7 @@ def test_request_parameters() -> None:
         max_tokens=50,
         output_type="json",
         conversation_id="conv_1",
+        openai_api="responses",
     )
 
 
