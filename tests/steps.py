@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from sidecar.genai.accumulator import MAX_CHOICES, CallAccumulator
+from sidecar.genai.accumulator import MAX_CHOICES, USAGE_FIELD, CallAccumulator
 from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, Usage
 
 #: Capture limit the recording accumulator uses: far above any test's output.
@@ -44,6 +44,16 @@ class ResponseInfo:
     id: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerCounts:
+    """Token counts from outside a usage object (llama.cpp ``timings``, Groq ``x_groq.usage``):
+    the usage only when no usage object came, with ``source`` as its source."""
+
+    source: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamComplete:
     """The terminal event arrived (or a non-streamed body was read whole)."""
@@ -61,6 +71,7 @@ Step: TypeAlias = (
     | ResponseInfo
     | UpstreamError
     | ServerTiming
+    | ServerCounts
     | StreamComplete
     | PrematureEnd
 )
@@ -81,6 +92,8 @@ class State:
     error: UpstreamError | None = None
     complete: bool = False
     premature: bool = False
+    #: Where the usage came from (``usage``, ``timings``, ``x_groq.usage``); None without usage.
+    usage_source: str | None = None
 
 
 def _replace(old: Any, new: Any) -> Any:
@@ -96,6 +109,7 @@ def expect(*steps: Step) -> State:
     chunks: list[tuple[str, int]] = []
     output: dict[int, dict[str, str]] = {}
     values: dict[str, Any] = {"finish_reasons": {}}
+    fallback: tuple[str, Usage] | None = None
     for step in steps:
         if isinstance(step, OutputChunk):
             chunks.append((step.kind.value, step.choice))
@@ -122,6 +136,14 @@ def expect(*steps: Step) -> State:
             values["complete"] = True
         elif isinstance(step, PrematureEnd):
             values["premature"] = True
+        elif isinstance(step, ServerCounts):
+            counts = Usage(input_tokens=step.input_tokens, output_tokens=step.output_tokens)
+            same_source = fallback is not None and fallback[0] == step.source
+            fallback = (step.source, _replace(fallback[1] if same_source else None, counts))
+    if "usage" in values:
+        values["usage_source"] = USAGE_FIELD
+    elif fallback is not None:
+        values["usage_source"], values["usage"] = fallback
     return State(chunks=tuple(chunks), output=output, **values)
 
 
@@ -153,6 +175,7 @@ def state_of(acc: RecordingAccumulator) -> State:
         error=acc.error_report(),
         complete=acc.complete,
         premature=acc.premature,
+        usage_source=acc.usage_source,
     )
 
 
@@ -185,6 +208,8 @@ def apply(acc: CallAccumulator, step: Step) -> int:
         acc.terminal()
     elif isinstance(step, PrematureEnd):
         acc.premature = True
+    elif isinstance(step, ServerCounts):
+        acc.fallback_usage(step.source, input_tokens=step.input_tokens, output_tokens=step.output_tokens)
     return 0
 
 

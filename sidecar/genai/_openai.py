@@ -6,12 +6,21 @@ OpenAI chat and legacy completions stream ``data: {chunk}`` messages ending with
 except on the final usage-only chunk (``stream_options.include_usage``) or on every chunk with
 vLLM's ``continuous_usage_stats`` (cumulative, so each usage report replaces the last).
 llama.cpp's server adds a ``timings`` object to its last chunk, read as the server timing.
+
+Where no usage object comes, the server's own counts stand in (recorded with their source):
+llama.cpp's ``timings.prompt_n`` (+ ``cache_n``, the prompt tokens served from its cache) and
+``predicted_n``, sent even without ``include_usage``; Groq's ``x_groq.usage`` on its last chunk.
+
+A stream is complete at ``[DONE]``, or when the body ends after every choice has a finish reason
+(Perplexity, Cerebras and others send no ``[DONE]``): every choice seen, and at least the ``n``
+the request asked for. A chunk with an ``error`` object fails the call, and the ``usage`` it may
+carry as well (OpenRouter) is recorded too.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Final
 
 from sidecar.genai import _fields
 from sidecar.genai.accumulator import CallAccumulator
@@ -20,6 +29,10 @@ from sidecar.genai.observer import Observer, error_of, event_error, parse, read_
 from sidecar.wire.events import SSEMessage
 
 Outputs = list[tuple[OutputKind, str]]
+
+#: Usage sources of the server counts used when no usage object comes.
+TIMINGS: Final = "timings"
+X_GROQ: Final = "x_groq.usage"
 
 
 def chat_usage(acc: CallAccumulator, usage: Any) -> None:
@@ -69,6 +82,13 @@ def llamacpp_timings(acc: CallAccumulator, timings: Any) -> None:
     predicted_n = _fields.get_int(timings, "predicted_n")
     if per_token_ms is None and predicted_ms is not None and predicted_n and predicted_n > 0:
         per_token_ms = predicted_ms / predicted_n
+    prompt_n = _fields.get_int(timings, "prompt_n")
+    cache_n = _fields.get_int(timings, "cache_n")
+    acc.fallback_usage(
+        TIMINGS,
+        input_tokens=prompt_n + (cache_n or 0) if prompt_n is not None else None,
+        output_tokens=predicted_n,
+    )
     acc.server_timing(
         time_to_first_token_s=_seconds(prompt_ms),
         time_per_output_token_s=_seconds(per_token_ms),
@@ -78,6 +98,17 @@ def llamacpp_timings(acc: CallAccumulator, timings: Any) -> None:
             else None
         ),
     )
+
+
+def groq_usage(acc: CallAccumulator, x_groq: Any) -> None:
+    """Groq's ``x_groq.usage`` (OpenAI style) as the fallback when no usage object comes."""
+    usage = _fields.get_dict(x_groq, "usage")
+    if usage is not None:
+        acc.fallback_usage(
+            X_GROQ,
+            input_tokens=_fields.get_int(usage, "prompt_tokens"),
+            output_tokens=_fields.get_int(usage, "completion_tokens"),
+        )
 
 
 def _non_negative(value: float | None) -> float | None:
@@ -120,8 +151,20 @@ class ChoicesObserver(Observer):
             return
         if message.event == "error" or error_of(obj) is not None:
             self.acc.error(*event_error(obj))
+            chat_usage(self.acc, obj.get("usage"))
             return
         self._choices(obj, whole=False)
+
+    def close(self) -> None:
+        acc = self.acc
+        if self.streaming and not acc.ended and self._every_choice_finished():
+            acc.terminal()
+        super().close()
+
+    def _every_choice_finished(self) -> bool:
+        reasons = self.acc.finish_reasons
+        expected = max(self.request.choice_count or 1, 1)
+        return len(reasons) >= expected and self.acc.choices <= reasons.keys()
 
     def _on_body(self, value: Any) -> bool:
         if not isinstance(value, dict):
@@ -144,3 +187,4 @@ class ChoicesObserver(Observer):
                 acc.finish_reason(reason, index)
         chat_usage(acc, obj.get("usage"))
         llamacpp_timings(acc, obj.get("timings"))
+        groq_usage(acc, obj.get("x_groq"))

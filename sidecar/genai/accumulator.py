@@ -7,6 +7,10 @@ keeps (and only when capture is on). The rules, written once for every dialect:
 * **Usage** replaces, never adds: a field a later report sets replaces the earlier value (the
   counts providers stream are cumulative); a field it leaves out keeps its value.
   ``input_tokens`` includes cached tokens; ``output_tokens`` includes reasoning tokens.
+* **Usage fallback**: where the response has no usage object, counts the server reports elsewhere
+  (llama.cpp's ``timings.prompt_n`` / ``predicted_n``, Groq's ``x_groq.usage``) are kept apart
+  (:meth:`CallAccumulator.fallback_usage`) and used only when no usage object came; the source
+  of the counts used is :attr:`CallAccumulator.usage_source` (``usage`` for the usage object).
 * **Server timing** (the model server's own fields, in seconds) follows the same rule.
 * **Finish reasons**: the last reason reported for a choice wins; choices outside
   ``0 <= choice < MAX_CHOICES`` are not tracked (a hostile index cannot grow memory).
@@ -32,6 +36,9 @@ from typing import Final
 
 from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, Usage
 
+#: :attr:`CallAccumulator.usage_source` of counts read from the response's usage object.
+USAGE_FIELD: Final = "usage"
+
 #: Highest choice index (exclusive) tracked for finish reasons, choices and captured output.
 MAX_CHOICES: Final = 128
 #: Longest string kept from a response (or, through :func:`cap`, from a request) for telemetry.
@@ -51,6 +58,8 @@ class CallAccumulator:
         "_capture",
         "_capture_bytes",
         "_captured",
+        "_fallback",
+        "_fallback_source",
         "cache_read_tokens",
         "cache_write_tokens",
         "choices",
@@ -97,6 +106,8 @@ class CallAccumulator:
         if capture_bytes is not None:
             self._capture = {}
         self._captured: dict[tuple[int, OutputKind], int] = {}
+        self._fallback: Usage | None = None
+        self._fallback_source: str | None = None
 
     # ------------------------------------------------------------------ written by dialects
 
@@ -128,6 +139,17 @@ class CallAccumulator:
             self.cache_write_tokens = cache_write_tokens
         if reasoning_tokens is not None:
             self.reasoning_tokens = reasoning_tokens
+
+    def fallback_usage(self, source: str, *, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Counts from outside a usage object (``source`` names where), used only without one."""
+        if input_tokens is None and output_tokens is None:
+            return
+        old = self._fallback
+        if old is not None and self._fallback_source == source:
+            input_tokens = input_tokens if input_tokens is not None else old.input_tokens
+            output_tokens = output_tokens if output_tokens is not None else old.output_tokens
+        self._fallback = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        self._fallback_source = source
 
     def server_timing(
         self,
@@ -188,15 +210,8 @@ class CallAccumulator:
 
     def usage_report(self) -> Usage | None:
         """The usage reported, or ``None`` when the body reported none."""
-        fields = (
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
-        )
-        if fields == (None, None, None, None, None):
-            return None
+        if self._reported_none():
+            return self._fallback
         return Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -204,6 +219,13 @@ class CallAccumulator:
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
         )
+
+    @property
+    def usage_source(self) -> str | None:
+        """Where the usage came from: ``usage`` (the usage object), a fallback's source, or None."""
+        if self.usage_report() is None:
+            return None
+        return self._fallback_source if self._reported_none() else USAGE_FIELD
 
     def server_timing_report(self) -> ServerTiming | None:
         """The server's timings, or ``None`` when the body reported none."""
@@ -231,6 +253,16 @@ class CallAccumulator:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _reported_none(self) -> bool:
+        """No usage object set any count."""
+        return (
+            self.input_tokens is None
+            and self.output_tokens is None
+            and self.cache_read_tokens is None
+            and self.cache_write_tokens is None
+            and self.reasoning_tokens is None
+        )
 
     def _keep(
         self, capture: dict[int, dict[OutputKind, list[str]]], kind: OutputKind, text: str, choice: int

@@ -10,7 +10,9 @@ Stream: named SSE events, ``message_start`` -> per block ``content_block_start``
 ``ping`` anywhere and ``error`` events. Output-carrying events are the non-empty
 ``text_delta``, ``input_json_delta`` (tool call) and ``thinking_delta`` (reasoning) deltas, and a
 block start that already holds text; ``signature_delta`` and ``citations_delta`` carry no
-output. ``message_start`` gives the id, model and first usage; ``message_delta`` gives
+output. ``message_start`` gives the id, model and the input usage (its ``output_tokens`` is a
+placeholder for output not yet written, never read: a stream cut before ``message_delta`` has
+no output count); ``message_delta`` gives
 ``stop_reason`` and usage that is cumulative, so each report replaces the last.
 
 Usage: the conventions count cached tokens in the input, so input =
@@ -79,7 +81,9 @@ class AnthropicObserver(Observer):
         elif kind == "message_start":
             message_obj = _fields.get_dict(obj, "message") or {}
             acc.identify(message_obj.get("model"), message_obj.get("id"))
-            self._usage(message_obj.get("usage"))
+            # Its output_tokens is a placeholder (1) for a message not yet written: only the
+            # counts of message_delta describe the output.
+            self._usage(message_obj.get("usage"), output=False)
         elif kind == "message_delta":
             reason = _fields.get_str(_fields.get_dict(obj, "delta"), "stop_reason")
             if reason:
@@ -116,15 +120,17 @@ class AnthropicObserver(Observer):
         elif whole and kind == "tool_use":
             self.acc.output(OutputKind.TOOL_CALL, _tool_input(block))
 
-    def _usage(self, usage: Any) -> None:
-        """Cumulative usage: fields a later event omits keep their earlier values."""
+    def _usage(self, usage: Any, *, output: bool = True) -> None:
+        """Cumulative usage: fields a later event omits keep their earlier values. Without
+        ``output`` the output counts are not read (``message_start``'s placeholder)."""
         if not isinstance(usage, dict):
             return
         input_tokens = _fields.get_int(usage, "input_tokens")
         cache_read = _fields.get_int(usage, "cache_read_input_tokens")
         cache_write = _fields.get_int(usage, "cache_creation_input_tokens")
-        output_tokens = _fields.get_int(usage, "output_tokens")
-        reasoning = _fields.get_int(_fields.get_dict(usage, "output_tokens_details"), "thinking_tokens")
+        output_tokens = _fields.get_int(usage, "output_tokens") if output else None
+        details = _fields.get_dict(usage, "output_tokens_details") if output else None
+        reasoning = _fields.get_int(details, "thinking_tokens")
         if (input_tokens, cache_read, cache_write, output_tokens, reasoning) == (None,) * 5:
             return
         self._input = input_tokens if input_tokens is not None else self._input

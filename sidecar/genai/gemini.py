@@ -14,6 +14,9 @@ Usage (``usageMetadata``, the latest chunk's values replace earlier ones): input
 thoughtsTokenCount`` (candidates exclude thoughts), cache read = ``cachedContentTokenCount``,
 reasoning = ``thoughtsTokenCount``.
 
+Called as Google's own SDKs call it (``$alt=json;enum-encoding=int``), ``finishReason`` and
+``blockReason`` are numbers (1 = ``STOP``): they are read by the proto's enum numbers.
+
 There is no terminal sentinel. The stream is complete when every requested candidate
 (``candidateCount``, default 1) has reported a ``finishReason``, or when the prompt was blocked.
 
@@ -60,8 +63,47 @@ _FINISH: Final = {
 _OUTPUT_TYPES: Final = {"application/json": "json", "text/plain": "text"}
 
 
+#: ``Candidate.FinishReason`` by number, for ``$alt=json;enum-encoding=int`` (as Google's own SDKs
+#: call the API): googleapis ``google/ai/generativelanguage/v1beta/generative_service.proto``.
+_FINISH_NUMBERS: Final = (
+    "FINISH_REASON_UNSPECIFIED",
+    "STOP",
+    "MAX_TOKENS",
+    "SAFETY",
+    "RECITATION",
+    "OTHER",
+    "LANGUAGE",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "MALFORMED_FUNCTION_CALL",
+    "IMAGE_SAFETY",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+)
+#: ``PromptFeedback.BlockReason`` by number.
+_BLOCK_NUMBERS: Final = (
+    "BLOCK_REASON_UNSPECIFIED",
+    "SAFETY",
+    "OTHER",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "IMAGE_SAFETY",
+)
+
+
 def finish_reason(value: str) -> str:
     return _FINISH.get(value, value.lower())
+
+
+def enum_name(value: Any, names: tuple[str, ...]) -> str | None:
+    """A proto enum field as its name: a string as it is, a number (int encoding) by ``names``
+    (``OTHER`` for a number this table does not know); 0, the unspecified value, is no value."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return names[value] if value < len(names) else "OTHER"
+    return None
 
 
 def _field(obj: Any, camel: str, snake: str) -> Any:
@@ -110,13 +152,14 @@ class GeminiObserver(Observer):
             found = self._candidate_output(candidate)
             if found is not None:
                 acc.output(found[0], found[1], choice)
-            reason = get_str(candidate, "finishReason")
+            reason = enum_name(candidate.get("finishReason"), _FINISH_NUMBERS)
             if reason:
                 acc.finish_reason(finish_reason(reason), choice)
                 self._finished.add(choice)
                 reasons = True
         self._metadata(get_dict(obj, "usageMetadata"))
-        blocked = get_str(get_dict(obj, "promptFeedback"), "blockReason")
+        feedback = get_dict(obj, "promptFeedback")
+        blocked = enum_name(feedback.get("blockReason"), _BLOCK_NUMBERS) if feedback is not None else None
         if blocked and not reasons:
             acc.finish_reason("content_filter")
         expected = self.request.choice_count or 1

@@ -15,9 +15,10 @@ timings.cache_n``, used when ``tokens_evaluated`` is absent. ``tokens_cached`` c
 in the slot's cache (prompt and generated) and is not a cache-read count; ``timings.cache_n`` (the
 prompt tokens reused from the cache) is. Output = ``tokens_predicted``, summed over completions.
 
-Finish reasons from ``stop_type``: ``eos`` and ``word`` (a stop string) -> ``stop``; ``limit``
-(``n_predict`` reached) -> ``length``; ``none`` -> ``length`` as well, which is what the server
-reports through its own OpenAI-compatible endpoints for anything but eos/word.
+Finish reasons from ``stop_type`` (older servers send ``stopped_eos`` / ``stopped_word`` /
+``stopped_limit`` booleans instead, read the same way): ``eos`` and ``word`` (a stop string)
+-> ``stop``; ``limit`` (``n_predict`` reached) -> ``length``; ``none`` -> ``length`` as well,
+which is what the server reports through its own OpenAI-compatible endpoints for anything but eos/word.
 
 Server timing from ``timings``: time to first token = ``prompt_ms`` (prompt processing),
 time per output token = ``predicted_per_token_ms``.
@@ -37,6 +38,7 @@ from sidecar.genai.observer import Observer, native_error
 from sidecar.wire.events import SSEMessage
 
 _FINISH: Final = {"eos": "stop", "word": "stop", "limit": "length", "none": "length"}
+_STOPPED: Final = (("stopped_eos", "eos"), ("stopped_word", "word"), ("stopped_limit", "limit"))
 _MS: Final = 1000.0
 
 
@@ -101,7 +103,7 @@ class LlamaCppObserver(Observer):
             output_tokens=sum(self._output.values()) if predicted is not None else None,
             cache_read_tokens=self._cache_read,
         )
-        stop_type = get_str(obj, "stop_type")
+        stop_type = get_str(obj, "stop_type") or _stopped(obj)
         if stop_type:
             acc.finish_reason(_FINISH.get(stop_type, stop_type), choice)
         prompt_ms = get_float(timings, "prompt_ms")
@@ -112,6 +114,15 @@ class LlamaCppObserver(Observer):
         )
         if self.streaming and len(self._output) >= (self.request.choice_count or 1):
             acc.terminal()
+
+
+def _stopped(obj: dict[str, Any]) -> str | None:
+    """Older servers' ``stopped_eos`` / ``stopped_word`` / ``stopped_limit`` booleans, as the
+    ``stop_type`` newer servers send instead."""
+    for key, stop_type in _STOPPED:
+        if get_bool(obj, key) is True:
+            return stop_type
+    return None
 
 
 class LlamaCppDialect(ObjectRequestDialect):

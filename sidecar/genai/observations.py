@@ -60,6 +60,9 @@ class RequestInfo:
     openai_api: str | None = None
     #: OpenAI-format streaming request that asked for ``stream_options.include_usage``.
     include_usage: bool = False
+    #: False for an OpenAI-format stream whose request, as sent upstream, did not ask for usage:
+    #: such a server reports none (``genai_sidecar.usage.missing{reason="not_requested"}``).
+    usage_requested: bool = True
     #: The request's content, shaped only for opt-in capture (never exported unless enabled);
     #: not part of equality: it is the body itself.
     content: RequestContent | None = field(default=None, compare=False, repr=False)

@@ -52,6 +52,7 @@ def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Oper
         presence_penalty=_fields.get_float(obj, "presence_penalty"),
         output_type=_request.output_type(_fields.get_dict(obj, "response_format")),
         include_usage=stream and include_usage is True,
+        usage_requested=not stream or include_usage is True,
         content=RequestContent("openai_chat", obj),
         reasoning_level=_fields.get_str(obj, "reasoning_effort"),
         openai_api="chat_completions" if operation is Operation.CHAT else None,

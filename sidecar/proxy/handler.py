@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import aiohttp
@@ -114,8 +115,9 @@ async def _proxy(state: ProxyState, request: web.Request, body: RequestBody, t0:
     selection = _select(state, request, data)
     info = await _parse_request(state, selection, request.path, data)
     injection = None if data is None else state.usage.prepare(selection, info, request.path, data)
-    if injection is not None:
+    if injection is not None and info is not None:
         body.replace(injection.body)
+        info = dataclasses.replace(info, include_usage=True, usage_requested=True)
     recorder = telemetry.start(request=info, method=request.method, headers=request.headers, t0=t0)
     state.in_flight += 1
     try:

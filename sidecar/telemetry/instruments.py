@@ -199,6 +199,12 @@ def create_cost(meter: Meter) -> Counter:
     return _counter(meter, semconv.COST)
 
 
+def create_usage_missing(meter: Meter) -> Counter:
+    """Response side, one count per GenAI call that ended without any token usage, by operation
+    and reason: the share of calls whose tokens are unknown, for a coverage panel."""
+    return _counter(meter, semconv.USAGE_MISSING)
+
+
 def create_usage_injection_refused(meter: Meter) -> Counter:
     """Sidecar itself: requests whose upstream rejected the added ``stream_options.include_usage``
     and that were resent as the client wrote them."""
@@ -238,6 +244,7 @@ _ALL: tuple[tuple[MetricSpec, Callable[[Meter], Instrument]], ...] = (
     (semconv.PROXIED_BYTES, create_proxied_bytes),
     (semconv.EXPORT_DROPPED, create_export_dropped),
     (semconv.COST, create_cost),
+    (semconv.USAGE_MISSING, create_usage_missing),
     (semconv.USAGE_INJECTION_REFUSED, create_usage_injection_refused),
     (semconv.HTTP_SERVER_REQUEST_DURATION, create_http_server_request_duration),
 )

@@ -15,6 +15,7 @@ from typing import TypeAlias
 from opentelemetry.context import Context
 from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 
+from sidecar.genai import finish
 from sidecar.genai.observations import ServerTiming, Usage
 from sidecar.telemetry import instruments, semconv
 from sidecar.telemetry.cardinality import CardinalityGuard
@@ -67,6 +68,7 @@ class GenAIMetrics:
                 entries[spec.name] = (spec, by_name[spec.name])
             self._signals[signal] = tuple(entries.values())
         self._finish_reasons: Counter = instruments.create_finish_reasons(meter)
+        self._usage_missing: Counter = instruments.create_usage_missing(meter)
         # The time-per-output-chunk instruments of every version share one set of boundaries.
         (self.chunk_bounds,) = {spec.buckets or () for spec, _ in self._signals[Signal.TIME_PER_OUTPUT_CHUNK]}
 
@@ -85,10 +87,16 @@ class GenAIMetrics:
     def record_finish_reasons(
         self, reasons: tuple[str, ...], attributes: Attributes, ctx: Context | None
     ) -> None:
-        """One count per choice's finish reason, with the call's metric attributes."""
+        """One count per choice's finish reason, with the call's metric attributes; the label is
+        the normalised reason (:mod:`sidecar.genai.finish`), the same across providers."""
         for reason in reasons:
-            attrs = {**attributes, semconv.FINISH_REASON: reason}
+            attrs = {**attributes, semconv.FINISH_REASON: finish.normalised(reason)}
             self._finish_reasons.add(1, attrs, context=ctx)
+
+    def record_usage_missing(self, operation: str, reason: str, ctx: Context | None) -> None:
+        """One GenAI call that ended without any token usage, and why (``reason``)."""
+        attrs = {semconv.GEN_AI_OPERATION_NAME: operation, semconv.REASON: reason}
+        self._usage_missing.add(1, attrs, context=ctx)
 
     def record(
         self,

@@ -387,6 +387,8 @@ class StreamRecorder:
         reasons = self._finish_reasons(error_type)
         guarded = tuple(tel.guard.value(semconv.FINISH_REASON, r) for r in reasons)
         tel.genai.record_finish_reasons(guarded, self._metric_attrs, self._ctx)
+        if usage is None:
+            tel.genai.record_usage_missing(request.operation.value, _missing(request, error_type), self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)
         if derived:
             end_attrs[semconv.SERVER_TIMING_DERIVED] = True
@@ -469,6 +471,7 @@ class StreamRecorder:
         if ttfc is not None:
             attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         if usage is not None:
+            attrs[semconv.USAGE_SOURCE] = self.call.usage_source
             cache_write: list[str] = []
             if tel.v1_41:
                 cache_write.append(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
@@ -491,3 +494,13 @@ class StreamRecorder:
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
         return attrs
+
+
+def _missing(request: RequestInfo, error_type: str | None) -> str:
+    """Why a call has no usage: it failed, its OpenAI-format stream did not ask, or the server
+    sent none."""
+    if error_type is not None:
+        return "error"
+    if not request.usage_requested:
+        return "not_requested"
+    return "not_reported"

@@ -115,6 +115,9 @@ REASON: Final = "reason"
 #: Label of ``genai_sidecar.finish_reasons``: one reason per count. Not
 #: ``gen_ai.response.finish_reasons``, which the registry types as a string array.
 FINISH_REASON: Final = "genai_sidecar.finish_reason"
+#: Span attribute: where the call's token usage came from (``usage``: the response's usage object;
+#: ``timings``: llama.cpp's ``timings.prompt_n`` / ``predicted_n``; ``x_groq.usage``: Groq's).
+USAGE_SOURCE: Final = "genai_sidecar.usage.source"
 SIGNAL: Final = "signal"
 CALL_RECORD_EVENT: Final = "genai_sidecar.call"
 #: Span attribute: the gen_ai.server.* timings of this call were derived from the stream (time
@@ -481,6 +484,14 @@ COST = MetricSpec(
     description="Cost of GenAI calls from their token usage and the configured price table, in the "
     "currency named by gen_ai.usage.cost.currency (_UNPRICED: the model has no price, adds 0).",
 )
+USAGE_MISSING = MetricSpec(
+    name="genai_sidecar.usage.missing",
+    kind="counter",
+    unit="{call}",
+    description="GenAI calls that ended without token usage, by gen_ai.operation.name and reason "
+    "(not_requested: an OpenAI-format stream that did not ask for usage; error: the call failed; "
+    "not_reported: the server sent none).",
+)
 USAGE_INJECTION_REFUSED = MetricSpec(
     name="genai_sidecar.usage.injection_refused",
     kind="counter",
@@ -504,6 +515,7 @@ OWN_METRICS: Final = (
     REQUESTS_REJECTED,
     EXPORT_DROPPED,
     COST,
+    USAGE_MISSING,
     USAGE_INJECTION_REFUSED,
     HTTP_SERVER_REQUEST_DURATION,
 )

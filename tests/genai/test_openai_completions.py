@@ -40,6 +40,7 @@ def test_request_is_a_text_completion_with_prompt_messages() -> None:
         stream=True,
         max_tokens=8,
         choice_count=3,
+        usage_requested=False,  # a stream without stream_options.include_usage
     )
 
 

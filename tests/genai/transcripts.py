@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
+from sidecar.genai.accumulator import USAGE_FIELD
 from sidecar.genai.dialect import Dialect
 from sidecar.genai.observations import Operation, RequestInfo, ServerTiming, UpstreamError, Usage
 from sidecar.genai.registry import DEFAULT_PROVIDERS, DIALECTS
@@ -166,6 +167,7 @@ def expected_state(transcript: Transcript) -> State:
         error=UpstreamError(**error) if error is not None else None,
         complete=spec.get("complete", False),
         premature=spec.get("premature", False),
+        usage_source=spec.get("usage_source", USAGE_FIELD if usage is not None else None),
     )
 
 

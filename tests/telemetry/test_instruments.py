@@ -51,6 +51,7 @@ EXPECTED: dict[str, tuple[str, str, list[float] | None]] = {
     "genai_sidecar.requests.rejected": ("counter", "{request}", None),
     "genai_sidecar.export.dropped": ("counter", "{item}", None),
     "genai_sidecar.cost": ("counter", "{currency_unit}", None),
+    "genai_sidecar.usage.missing": ("counter", "{call}", None),
     "genai_sidecar.usage.injection_refused": ("counter", "{request}", None),
     "http.server.request.duration": ("histogram", "s", HTTP),
 }
@@ -62,6 +63,7 @@ OWN = {
     "genai_sidecar.proxied.bytes",
     "genai_sidecar.requests.rejected",
     "genai_sidecar.usage.injection_refused",
+    "genai_sidecar.usage.missing",
     "genai_sidecar.export.dropped",
     "genai_sidecar.cost",
     "http.server.request.duration",

@@ -21,6 +21,10 @@ from tests.telemetry.test_recorder_metrics import STREAM, run
 
 
 def exercise_everything(sink: Sink) -> None:
+    # first, a call without usage (genai_sidecar.usage.missing), of another operation than the
+    # samples the tests read (the exposition lists its series first)
+    no_usage = [s for s in STREAM if not isinstance(s[1], Usage)]
+    run(sink, no_usage, request=chat(operation=Operation.TEXT_COMPLETION))
     usage = Usage(
         input_tokens=12, output_tokens=4, cache_read_tokens=1, cache_write_tokens=2, reasoning_tokens=3
     )

@@ -119,6 +119,7 @@ def test_span_attributes_v1_41(sink: Sink) -> None:
         "gen_ai.usage.cache_read.input_tokens": 5,
         "gen_ai.usage.cache_creation.input_tokens": 3,
         "gen_ai.usage.reasoning.output_tokens": 1,
+        "genai_sidecar.usage.source": "usage",
         "http.response.status_code": 200,
         # no server timing fields in the script: gen_ai.server.* came from the stream
         "genai_sidecar.server_timing.derived": True,
