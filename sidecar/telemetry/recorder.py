@@ -385,8 +385,8 @@ class StreamRecorder:
             self._ctx,
         )
         reasons = self._finish_reasons(error_type)
-        guarded = tuple(tel.guard.value(semconv.FINISH_REASON, r) for r in reasons)
-        tel.genai.record_finish_reasons(guarded, self._metric_attrs, self._ctx)
+        # The counter's label is the normalised reason: six values whatever the upstream sends.
+        tel.genai.record_finish_reasons(reasons, self._metric_attrs, self._ctx)
         if usage is None:
             tel.genai.record_usage_missing(request.operation.value, _missing(request, error_type), self._ctx)
         end_attrs = self._end_span_attributes(error_type, ttfc, reasons, usage)

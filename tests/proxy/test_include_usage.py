@@ -134,6 +134,10 @@ async def test_false_adds_nothing_and_no_usage_is_known(
     assert received is not None
     assert received.body == body
     assert _token_sums(sidecar) == {}
+    points = sidecar.points("genai_sidecar.usage.missing")
+    assert [(dict(p.attributes), p.value) for p in points] == [
+        ({"gen_ai.operation.name": "chat", "reason": "not_requested"}, 1)
+    ]
 
 
 async def test_non_streaming_and_other_dialects_are_never_rewritten(
