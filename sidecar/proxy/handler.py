@@ -234,7 +234,12 @@ async def _forward(
             upstream.close()
             recorder.fail(UPSTREAM_INVALID, time.perf_counter(), status=502)
             return error_response(502, UPSTREAM_INVALID, f"upstream {origin} sent an {problem}")
-        return await _stream(state, request, upstream, selection, info, recorder, injection is not None)
+        response = await _stream(state, request, upstream, selection, info, recorder, injection is not None)
+        if injection is not None and recorder.call.server_timing_report() is not None:
+            # llama.cpp: its timings carry the counts unasked, and asking moves them off the
+            # client's last chunk. Stop asking there.
+            state.usage.counts_unasked(injection)
+        return response
     finally:
         upstream.release()
 

@@ -11,6 +11,12 @@ that answer. When the unmodified request succeeds, the rejection was the injecti
 ``"auto"`` the path is then never injected again in this process (counted, and logged once at
 info); with ``true`` every request keeps trying. A rejection that the unmodified request meets as
 well was about something else, and changes nothing.
+
+llama.cpp's server needs no asking: its last chunk carries ``timings.prompt_n`` / ``predicted_n``
+(the counts the usage would give), and with ``include_usage`` it moves them into the usage chunk,
+which the client would then not see. So ``"auto"`` never asks a configured ``llama_cpp``
+provider, and stops asking on a path as soon as a response there carried server timings (the
+first such call's client misses the ``timings`` member of its last chunk, once).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from sidecar.genai.registry import Selection, request_path
 
 log = logging.getLogger(__name__)
 
+#: llama.cpp's server reports its token counts in ``timings`` unasked; asking for usage moves
+#: them from the client's last chunk into the usage chunk, so ``"auto"`` does not ask it.
+LLAMA_CPP: Final = "llama_cpp"
 #: Statuses a server answers a request field it does not accept with.
 REJECTED: Final = frozenset({400, 422})
 #: Distinct refused paths remembered; beyond it (a client inventing paths) nothing more is kept.
@@ -62,6 +71,7 @@ class UsageInjector:
         rewritten."""
         if (
             self._mode is False
+            or (self._mode == "auto" and selection is not None and selection.provider == LLAMA_CPP)
             or selection is None
             or info is None
             or not info.stream
@@ -76,6 +86,12 @@ class UsageInjector:
         if rewritten is None:
             return None
         return Injection(body=rewritten, original=body, path=clean)
+
+    def counts_unasked(self, injection: Injection) -> None:
+        """The server sent its own token counts beside the usage (llama.cpp's ``timings``), which
+        it does without being asked: with ``"auto"``, stop adding the field on that path."""
+        if self._mode == "auto" and len(self._refused) < MAX_REFUSED_PATHS:
+            self._refused.add(injection.path)
 
     def refused(self, injection: Injection, resend_status: int) -> bool:
         """The upstream rejected the injected request and answered the client's own with

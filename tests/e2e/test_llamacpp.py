@@ -149,41 +149,65 @@ def _tokens(sidecar: Sidecar, token_type: str) -> float | None:
     return sidecar.value(f"{TOKENS}_sum", gen_ai_token_type=token_type)
 
 
+def _server_usage(llama_server: LlamaServer, **extra: Any) -> Any:
+    """What llama-server itself reports for the plain call, asked directly (same deterministic
+    sampling), with ``include_usage``."""
+    with openai.OpenAI(base_url=f"{llama_server.base_url}/v1", api_key="unused", max_retries=0) as direct:
+        stream = direct.chat.completions.create(
+            model=llama_server.model_id,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            stream_options={"include_usage": True},
+            max_tokens=16,
+            **SAMPLING,
+            **extra,
+        )
+        usage = None
+        for chunk in stream:
+            usage = chunk.usage or usage
+    assert usage is not None
+    return usage
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["provider llama_cpp", "nothing configured"])
 def test_chat_stream_without_include_usage(
-    llama_server: LlamaServer, sidecar: Sidecar, oai: openai.OpenAI, side_by_side: SideBySide
+    llama_server: LlamaServer,
+    sidecar_for: Callable[..., Sidecar],
+    side_by_side: SideBySide,
+    configured: bool,
 ) -> None:
-    """Without ``include_usage`` llama-server reports no usage, so no token sample is recorded
-    (never an invented count), but its ``timings`` still give the server metrics."""
+    """A plain openai SDK streaming call (no stream_options): the sidecar records exactly the
+    tokens llama-server reports for it. With ``genai.provider = "llama_cpp"`` they come from the
+    ``timings`` of its last chunk; with nothing configured the sidecar asks for usage (and the
+    client still sees no usage chunk)."""
+    sidecar = sidecar_for(llama_server.base_url, env=PROVIDER_ENV if configured else {})
     started = time.monotonic()
     first_chunk_s: float | None = None
-    finish = timings = None
-    stream = oai.chat.completions.create(
-        model=llama_server.model_id,
-        messages=[{"role": "user", "content": PROMPT}],
-        stream=True,
-        max_tokens=16,
-        **SAMPLING,
-    )
-    for chunk in stream:
-        assert chunk.usage is None
-        if chunk.choices and chunk.choices[0].delta.content and first_chunk_s is None:
-            first_chunk_s = time.monotonic() - started
-        if chunk.choices and chunk.choices[0].finish_reason:
-            finish = chunk.choices[0].finish_reason
-        timings = _extra(chunk, "timings") or timings
-
-    assert timings is not None
+    finish = None
+    with openai.OpenAI(base_url=f"{sidecar.base_url}/v1", api_key="unused", max_retries=0) as oai:
+        stream = oai.chat.completions.create(
+            model=llama_server.model_id,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            max_tokens=16,
+            **SAMPLING,
+        )
+        for chunk in stream:
+            assert chunk.usage is None
+            assert chunk.choices  # no usage-only chunk reaches the client
+            if chunk.choices[0].delta.content and first_chunk_s is None:
+                first_chunk_s = time.monotonic() - started
+            if chunk.choices[0].finish_reason:
+                finish = chunk.choices[0].finish_reason
     assert first_chunk_s is not None
     assert finish is not None
-    ttft, tpot = _check_server_timings(sidecar, timings)
-    _check_ttfc(sidecar, first_chunk_s, timings["prompt_ms"])
-    assert sidecar.value(f"{TOKENS}_count") is None
+    usage = _server_usage(llama_server)
+    _check_usage(sidecar, "chat", usage.prompt_tokens, usage.completion_tokens)
     assert sidecar.value("genai_sidecar_finish_reasons_total", genai_sidecar_finish_reason=finish) == 1
 
-    case = "chat stream, no usage"
-    side_by_side.add(case, "tokens reported", "none", _tokens(sidecar, "input"))
-    side_by_side.add(case, "server TTFT s", timings["prompt_ms"] / 1000.0, ttft)
-    side_by_side.add(case, "server TPOT s", timings["predicted_per_token_ms"] / 1000.0, tpot)
+    case = f"chat stream, no include_usage ({'llama_cpp' if configured else 'unconfigured'})"
+    side_by_side.add(case, "input tokens", usage.prompt_tokens, _tokens(sidecar, "input"))
+    side_by_side.add(case, "output tokens", usage.completion_tokens, _tokens(sidecar, "output"))
 
 
 def test_chat_stream_length_finish(

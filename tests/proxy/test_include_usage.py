@@ -282,3 +282,35 @@ async def test_the_resend_restores_the_clients_accept_encoding(start_sidecar: St
         sidecar = await start_sidecar(url)
         await _raw(sidecar.url, PATHS[0], _json.dumps(BODY), headers={"Accept-Encoding": "gzip"})
     assert seen == ["identity", "gzip"]
+
+
+async def test_auto_does_not_ask_llama_cpp_which_reports_counts_unasked(
+    simulator: RunningSimulator, start_sidecar: StartSidecar
+) -> None:
+    """llama.cpp's timings carry the counts; asking would move them off the client's last chunk."""
+    sidecar = await start_sidecar(simulator.url, genai={"provider": "llama_cpp"})
+    body = _json.dumps(BODY)
+    await _raw(sidecar.url, PATHS[0], body)
+    received = simulator.state.last(PATHS[0])
+    assert received is not None
+    assert received.body == body
+
+
+async def test_auto_stops_asking_a_path_whose_server_sent_timings(start_sidecar: StartSidecar) -> None:
+    bodies: list[bytes] = []
+    timings = b',"timings":{"prompt_n":4,"predicted_n":2,"prompt_ms":1.0,"predicted_per_token_ms":1.0}'
+
+    async def llama_like(request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        bodies.append(raw)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for part in (CHUNK, FINAL[:-1] + timings + b"}", b"data: [DONE]"):
+            await response.write(part + b"\n\n")
+        return response
+
+    async with serve_handler(llama_like) as url:
+        sidecar = await start_sidecar(url)
+        for _ in range(2):
+            await _raw(sidecar.url, PATHS[0], _json.dumps(BODY))
+    assert [b"stream_options" in b for b in bodies] == [True, False]
