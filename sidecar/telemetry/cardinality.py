@@ -15,8 +15,6 @@ from sidecar.telemetry import semconv
 
 #: Attributes whose value is a model name (subject to the allow-list).
 MODEL_ATTRIBUTES = frozenset({semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL})
-#: Values longer than :data:`~sidecar.genai.accumulator.MAX_VALUE_CHARS` are never admitted (a
-#: model name is short; a long value is junk, and a capped one ends past the cap).
 
 
 class CardinalityGuard:

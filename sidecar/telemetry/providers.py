@@ -47,7 +47,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from sidecar import __version__
-from sidecar.config import ConfigError
+from sidecar.config import ConfigError, redact_url
 from sidecar.telemetry import chunk_histogram, instruments, semconv
 from sidecar.telemetry.export import (
     BoundedLogProcessor,
@@ -204,7 +204,7 @@ def build_propagator(environ: Mapping[str, str]) -> TextMapPropagator:
 
 def _target_text(target: OTLPSignalSettings) -> str:
     kind = "gRPC" if target.protocol == "grpc" else "HTTP/protobuf"
-    return f"OTLP/{kind} to {target.endpoint}"
+    return f"OTLP/{kind} to {redact_url(target.endpoint)}"
 
 
 #: Signal -> (module, class) in opentelemetry.exporter.otlp.proto.{grpc,http}.

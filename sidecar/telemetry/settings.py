@@ -53,6 +53,7 @@ from sidecar.config import (
     OTLPConfig,
     PrometheusConfig,
     TelemetryConfig,
+    redact_url,
 )
 from sidecar.telemetry import semconv
 from sidecar.telemetry.semconv import SemconvVersion
@@ -164,12 +165,13 @@ def parse_key_values(raw: str, key: str) -> dict[str, str]:
     """``k1=v1,k2=v2`` with percent-encoded values (W3C Baggage style), as used by
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_EXPORTER_OTLP_HEADERS``."""
     out: dict[str, str] = {}
-    for item in raw.split(","):
+    for position, item in enumerate(raw.split(","), start=1):
         if not item.strip():
             continue
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ConfigError(key, f"expected key=value pairs, got {item.strip()!r}")
+            # The item is not echoed: it is often a credential (``Authorization: Bearer ...``).
+            raise ConfigError(key, f"expected key=value pairs; item {position} has no key= (value not shown)")
         out[unquote(name.strip())] = unquote(value.strip())
     return out
 
@@ -266,7 +268,8 @@ def _otlp_signal(otlp: OTLPConfig, environ: Mapping[str, str], signal: OTLPSigna
     endpoint = _endpoint(otlp, environ, signal, protocol)
     scheme = urlsplit(endpoint).scheme.lower() if "://" in endpoint else ""
     if scheme not in ("", "http", "https") or (protocol != "grpc" and not scheme):
-        raise ConfigError("exporters.otlp.endpoint", f"unsupported endpoint {endpoint!r} for {protocol}")
+        shown = redact_url(endpoint)
+        raise ConfigError("exporters.otlp.endpoint", f"unsupported endpoint {shown!r} for {protocol}")
     insecure = otlp.insecure
     if insecure is None:
         insecure = _flag(environ, _signal_key(environ, signal, "INSECURE"))

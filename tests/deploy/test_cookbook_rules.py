@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
+from sidecar.telemetry import semconv
 from tests.cookbook import RULES, cookbook
 
 from .test_observability import Names
 from .tools import run, tool, yaml
-
-semconv = pytest.importorskip("sidecar.telemetry.semconv")
 
 
 def _rules() -> list[dict[str, Any]]:

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import promql_parser as promql
 import pytest
 
 from sidecar._json import loads
+from sidecar.telemetry import semconv
 
 from .tools import K8S, ROOT, run, tool, yaml
-
-promql = pytest.importorskip("promql_parser", reason="promql-parser missing: run scripts/deploy-deps.sh")
-semconv = pytest.importorskip("sidecar.telemetry.semconv")
 
 DASHBOARD = K8S / "observability" / "dashboards" / "genai-sidecar.json"
 RULES = K8S / "observability" / "rules" / "genai-sidecar.rules.yaml"

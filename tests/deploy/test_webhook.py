@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import pytest
 
 from sidecar.config import upstream_origin
 
 from .pods import VERSIONS, named, sidecar_config, validate, workloads
 from .tools import SIDECAR, container, run, tool
-
-jsonpatch = pytest.importorskip("jsonpatch")
 
 # fixture -> (kind, name, template path, model container, extra pod annotations)
 PODS: dict[str, tuple[str, str, tuple[str, ...], str, dict[str, str]]] = {

@@ -97,6 +97,21 @@ def test_otlp_enabled_by_endpoint_variable() -> None:
     assert s.temporality == "delta"
 
 
+def test_otlp_errors_never_echo_a_credential() -> None:
+    # The usual slip: a colon instead of '=' puts the whole token in the "bad item".
+    bad_headers = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=a,Authorization: Bearer s3cret",
+    }
+    with pytest.raises(ConfigError, match="item 2") as caught:
+        settings(bad_headers)
+    assert "s3cret" not in str(caught.value)
+    bad_endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://user:s3cret@collector:4317?token=s3cret"}
+    with pytest.raises(ConfigError, match="unsupported endpoint") as caught:
+        settings(bad_endpoint)
+    assert "s3cret" not in str(caught.value)
+
+
 def test_signal_specific_variables_and_exporter_none() -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317",
