@@ -176,6 +176,7 @@ class ChoicesObserver(Observer):
     def _choices(self, obj: dict[str, Any], *, whole: bool) -> None:
         acc = self.acc
         acc.identify(obj.get("model"), obj.get("id"))
+        acc.openai_response(obj.get("service_tier"), obj.get("system_fingerprint"))
         for choice in _fields.get_list(obj, "choices") or ():
             if not isinstance(choice, dict):
                 continue

@@ -79,6 +79,8 @@ class CallAccumulator:
         "server_duration_s",
         "server_tpot_s",
         "server_ttft_s",
+        "service_tier",
+        "system_fingerprint",
     )
 
     def __init__(self, *, capture_bytes: int | None = None) -> None:
@@ -93,6 +95,9 @@ class CallAccumulator:
         self.finish_reasons: dict[int, str] = {}
         self.response_model: str | None = None
         self.response_id: str | None = None
+        #: OpenAI-format responses: ``service_tier`` and ``system_fingerprint``.
+        self.service_tier: str | None = None
+        self.system_fingerprint: str | None = None
         self.error_type: str | None = None
         self.error_message: str | None = None
         self.failed = False
@@ -169,6 +174,13 @@ class CallAccumulator:
     def finish_reason(self, reason: str, choice: int = 0) -> None:
         if reason and 0 <= choice < MAX_CHOICES:
             self.finish_reasons[choice] = cap(reason)
+
+    def openai_response(self, service_tier: object = None, system_fingerprint: object = None) -> None:
+        """OpenAI's ``service_tier`` and ``system_fingerprint``: non-empty strings replace."""
+        if isinstance(service_tier, str) and service_tier:
+            self.service_tier = cap(service_tier)
+        if isinstance(system_fingerprint, str) and system_fingerprint:
+            self.system_fingerprint = cap(system_fingerprint)
 
     def identify(self, model: object = None, response_id: object = None) -> None:
         """The response model and id: non-empty strings replace earlier values."""

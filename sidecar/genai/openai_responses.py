@@ -106,6 +106,7 @@ class ResponsesObserver(Observer):
         elif kind in _LIFECYCLE:
             response = _fields.get_dict(obj, "response") or {}
             acc.identify(response.get("model"), response.get("id"))
+            acc.openai_response(response.get("service_tier"))
         elif kind in _TERMINAL:
             self._response(_fields.get_dict(obj, "response") or {}, whole=False)
             acc.terminal()

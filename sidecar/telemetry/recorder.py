@@ -466,6 +466,12 @@ class StreamRecorder:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.call.response_model
         if self.call.response_id is not None:
             attrs[semconv.GEN_AI_RESPONSE_ID] = self.call.response_id
+        if self._request is not None and self._request.provider == "openai":
+            openai: tuple[tuple[str, str | None], ...] = (
+                (semconv.OPENAI_RESPONSE_SERVICE_TIER, self.call.service_tier),
+                (semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, self.call.system_fingerprint),
+            )
+            attrs.update((key, value) for key, value in openai if value is not None)
         if reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         if ttfc is not None:

@@ -181,6 +181,10 @@ async def test_everything_emitted_conforms(
         body, _ = sink.telemetry.prometheus_exposition()
         problems += prometheus_problems(mode, body.decode())
     assert spans == len(CALLS) + 1  # every GenAI call, the unreachable one included
+    # The simulator's OpenAI chat chunks carry a system fingerprint: on the span, as the OpenAI
+    # span refinement asks (provider openai only).
+    chat_span = next(s for s in sdk_spans(sidecars[0].sink.spans.get_finished_spans()) if s.name == "chat m")
+    assert chat_span.attributes["openai.response.system_fingerprint"]
     assert captured > len(CALLS)  # content was captured (SPAN_AND_EVENT) and checked
     problems = _open(sorted(set(problems)))
     assert not problems, "\n".join(problems)
