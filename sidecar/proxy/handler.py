@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -228,6 +229,7 @@ async def _forward(
         recorder.fail(kind, time.perf_counter(), status=502)
         UPSTREAM_WARNINGS.warn(kind, origin, type(e).__name__)
         return error_response(502, "upstream_error", f"upstream {origin} failed: {type(e).__name__}")
+    _not_pooled_after_a_stream(upstream)
     try:
         problem = _head_problem(upstream)
         if problem is not None:
@@ -242,6 +244,26 @@ async def _forward(
         return response
     finally:
         upstream.release()
+
+
+#: Response media types that a model server streams: their connection is not pooled afterwards.
+_STREAMED_TYPES: Final = frozenset({"text/event-stream", "application/x-ndjson"})
+
+
+def _not_pooled_after_a_stream(upstream: aiohttp.ClientResponse) -> None:
+    """Close the upstream connection after a streamed response instead of pooling it.
+
+    Model servers differ in what they do with a connection after a stream: llama.cpp's server
+    closes it a moment later, without saying so. A pooled connection reused in that moment fails
+    after the next request was written, and a written POST is never sent again (``client.py``).
+    So a streamed response's connection is closed once its body ends (a loopback connect per
+    stream, as with nginx's default upstream HTTP/1.0); other responses keep theirs. aiohttp
+    returns a connection to its pool as the body ends, so this is said at the response head.
+    """
+    if media_type(upstream.headers.get("Content-Type")) in _STREAMED_TYPES:
+        connection = upstream.connection
+        if connection is not None and connection.protocol is not None:
+            connection.protocol.force_close()
 
 
 async def _send(

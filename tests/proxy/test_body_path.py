@@ -70,13 +70,15 @@ async def test_a_client_that_stops_reading_stops_the_upstream(start_sidecar: Sta
     assert digest.hexdigest() == expected.hexdigest()
 
 
-async def test_a_pumped_body_leaves_its_connection_in_the_pool(start_sidecar: StartSidecar) -> None:
+async def _upstream_ports(start_sidecar: StartSidecar, content_type: str) -> list[int]:
+    """Three sequential calls through the sidecar to a chunked upstream answering ``content_type``;
+    the client-side port of each upstream connection, as the upstream saw it."""
     peers: list[int] = []
 
     async def stream(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         peers.append(request.transport.get_extra_info("peername")[1])
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
         await resp.prepare(request)
         for i in range(3):
             await resp.write(f"data: {i}\n\n".encode())
@@ -92,7 +94,19 @@ async def test_a_pumped_body_leaves_its_connection_in_the_pool(start_sidecar: St
                 async with client.post(f"{sidecar.url}/v1/x", json={}) as r:
                     bodies.append(await r.read())
     assert bodies == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n"] * 3
+    return peers
+
+
+async def test_a_pumped_body_leaves_its_connection_in_the_pool(start_sidecar: StartSidecar) -> None:
+    peers = await _upstream_ports(start_sidecar, "application/octet-stream")
     assert len(set(peers)) == 1, f"each request opened a new upstream connection: ports {peers}"
+
+
+async def test_a_streamed_response_connection_is_not_reused(start_sidecar: StartSidecar) -> None:
+    """llama.cpp's server closes a connection a moment after a stream: a reused one would fail
+    after the next POST was written, which is never sent twice. So no stream's connection is pooled."""
+    peers = await _upstream_ports(start_sidecar, "text/event-stream")
+    assert len(set(peers)) == 3, f"a streamed response's connection was reused: ports {peers}"
 
 
 async def test_bodies_framed_by_length_and_by_close_pass_whole(start_sidecar: StartSidecar) -> None:
