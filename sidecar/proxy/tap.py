@@ -12,12 +12,14 @@ counts one ``genai_sidecar.tap.errors{reason}`` and lets the bytes keep flowing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from sidecar.genai.observer import Observer
 from sidecar.telemetry.pipeline import Telemetry
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import Decoder
 from sidecar.wire.errors import WireError
+from sidecar.wire.events import WireEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,6 @@ class StreamTap:
         self.active = True
 
     @property
-    def ended(self) -> bool:
-        """The body said it was over: its terminal event (or an in-body error) was read."""
-        return self._observer.acc.ended
-
-    @property
     def complete(self) -> bool:
         """The stream's terminal event (``[DONE]``, ``message_stop``, ``done: true``) was read: the
         response is complete whatever happens after it (a client gone, a late chunked terminator)."""
@@ -54,11 +51,7 @@ class StreamTap:
         if not self.active:
             return
         try:
-            observe = self._observer.observe
-            for event in self._decoder.feed(chunk):
-                count = observe(event)
-                if count:
-                    self._recorder.output(t, count)
+            self._observe(self._decoder.feed(chunk), t)
         except Exception as e:
             self._disable(e)
 
@@ -67,14 +60,17 @@ class StreamTap:
         if not self.active:
             return
         try:
-            observe = self._observer.observe
-            for event in self._decoder.close():
-                count = observe(event)
-                if count:
-                    self._recorder.output(t, count)
+            self._observe(self._decoder.close(), t)
             self._observer.close()
         except Exception as e:
             self._disable(e)
+
+    def _observe(self, events: Iterable[WireEvent], t: float) -> None:
+        observe = self._observer.observe
+        for event in events:
+            count = observe(event)
+            if count:
+                self._recorder.output(t, count)
 
     def _disable(self, error: Exception) -> None:
         self.active = False
