@@ -13,8 +13,9 @@ has ``id`` and ``meta.billed_units``. Error bodies are ``{"id"?, "message": "...
 Usage: ``billed_units`` wins over ``tokens`` field by field (semconv reports billable counts).
 The tool plan is the model's reasoning before a tool call, so it is a reasoning chunk.
 
-Finish reasons: ``COMPLETE`` and ``STOP_SEQUENCE`` -> ``stop``; ``MAX_TOKENS`` -> ``length``;
-``TOOL_CALL`` -> ``tool_call``; ``ERROR`` and ``TIMEOUT`` -> ``error``; anything else lower-cased.
+Finish reasons are Cohere's own values, as sent (``COMPLETE``, ``STOP_SEQUENCE``, ``MAX_TOKENS``,
+``TOOL_CALL``, ``ERROR``, ``TIMEOUT``); :mod:`sidecar.genai.finish` gives the counter its
+normalised label.
 """
 
 from __future__ import annotations
@@ -30,14 +31,6 @@ from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, first_output, tool_call_text
 from sidecar.wire.events import SSEMessage
 
-_FINISH: Final = {
-    "COMPLETE": "stop",
-    "STOP_SEQUENCE": "stop",
-    "MAX_TOKENS": "length",
-    "TOOL_CALL": "tool_call",
-    "ERROR": "error",
-    "TIMEOUT": "error",
-}
 _OUTPUT_TYPES: Final = {"json_object": "json", "text": "text"}
 
 
@@ -98,7 +91,7 @@ class CohereObserver(Observer):
         _usage(acc, get_dict(delta, "usage"))
         reason = get_str(delta, "finish_reason")
         if reason:
-            acc.finish_reason(_FINISH.get(reason, reason.lower()))
+            acc.finish_reason(reason)
         error = get_str(delta, "error")
         if error:
             acc.error(None, error)
@@ -122,7 +115,7 @@ class CohereObserver(Observer):
         _usage(acc, get_dict(body, "usage") or get_dict(body, "meta"))
         reason = get_str(body, "finish_reason")
         if reason:
-            acc.finish_reason(_FINISH.get(reason, reason.lower()))
+            acc.finish_reason(reason)
         acc.terminal()
 
 

@@ -1,25 +1,35 @@
 """One finish-reason policy for every provider.
 
-The span keeps the reason as the dialect read it (``gen_ai.response.finish_reasons``); the
-own-namespace finish-reason counter gets a normalised label, so one dashboard works across
-providers. The labels and what maps to them (compared case-insensitively):
+The span keeps the provider's own value (``gen_ai.response.finish_reasons``, as the conventions
+ask): each dialect records the reason as the response spelt it (Gemini ``STOP``, Cohere
+``COMPLETE``, TGI ``eos_token``, llama.cpp ``eos``; a number of Gemini's int enum encoding as the
+enum name it stands for). The own-namespace finish-reason counter gets a normalised label, so one
+dashboard works across providers. The labels and what maps to them (compared case-insensitively):
 
 =================  ==========================================================================
 label              provider values
 =================  ==========================================================================
-``stop``           ``stop`` (OpenAI, vLLM, llama.cpp, Ollama, Gemini's ``STOP``), ``end_turn``,
-                   ``stop_sequence`` (Anthropic), ``eos``, ``eos_token``, ``word`` (llama.cpp,
-                   TGI), ``complete`` (Cohere), ``completed`` (Responses)
-``length``         ``length``, ``max_tokens`` (Anthropic, Gemini, Cohere), ``limit``
-                   (llama.cpp), ``max_output_tokens`` (Responses), ``model_context_window_exceeded``
+``stop``           ``stop`` (OpenAI, vLLM, Ollama, Gemini's ``STOP``), ``end_turn``,
+                   ``stop_sequence`` (Anthropic, Cohere, TGI), ``eos_token`` (TGI), ``eos``,
+                   ``word``, ``stopped_eos``, ``stopped_word`` (llama.cpp), ``complete``
+                   (Cohere), ``completed`` (Responses)
+``length``         ``length`` (OpenAI, Ollama, TGI), ``max_tokens`` (Anthropic, Gemini,
+                   Cohere), ``limit``, ``stopped_limit``, ``none`` (llama.cpp: its own
+                   OpenAI-compatible endpoints say ``length`` for anything but eos or a stop
+                   word), ``max_output_tokens`` (Responses), ``model_context_window_exceeded``
 ``tool_call``      ``tool_calls``, ``function_call`` (OpenAI), ``tool_use`` (Anthropic),
                    ``tool_call`` (Cohere)
 ``content_filter`` ``content_filter``, ``refusal`` (Anthropic), Gemini's ``SAFETY``,
                    ``RECITATION``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``,
-                   ``IMAGE_SAFETY``
-``error``          ``error`` (a stream cut short, Cohere's ``ERROR``), Gemini's
-                   ``MALFORMED_FUNCTION_CALL``
-``other``          anything else (``pause_turn``, Gemini's ``OTHER``, ``LANGUAGE``, ...)
+                   ``IMAGE_SAFETY``, ``IMAGE_PROHIBITED_CONTENT``, ``IMAGE_RECITATION`` (also
+                   as a blocked prompt's ``blockReason``)
+``error``          ``error`` (a stream cut short, a failed Responses call, Cohere's ``ERROR``),
+                   Cohere's ``TIMEOUT``, Gemini's ``MALFORMED_FUNCTION_CALL``,
+                   ``UNEXPECTED_TOOL_CALL``, ``TOO_MANY_TOOL_CALLS``,
+                   ``MISSING_THOUGHT_SIGNATURE``, ``MALFORMED_RESPONSE``
+``other``          anything else (``pause_turn``, Ollama's ``load`` / ``unload``, Gemini's
+                   ``OTHER``, ``LANGUAGE``, ``IMAGE_OTHER``, ``NO_IMAGE``, an enum number no
+                   table names, ...)
 =================  ==========================================================================
 """
 
@@ -40,10 +50,31 @@ OTHER: Final = "other"
 NORMALISED: Final[Mapping[str, str]] = MappingProxyType(
     {
         **dict.fromkeys(
-            ("stop", "end_turn", "stop_sequence", "eos", "eos_token", "word", "complete", "completed"), STOP
+            (
+                "stop",
+                "end_turn",
+                "stop_sequence",
+                "eos_token",
+                "eos",
+                "word",
+                "stopped_eos",
+                "stopped_word",
+                "complete",
+                "completed",
+            ),
+            STOP,
         ),
         **dict.fromkeys(
-            ("length", "max_tokens", "limit", "max_output_tokens", "model_context_window_exceeded"), LENGTH
+            (
+                "length",
+                "max_tokens",
+                "limit",
+                "stopped_limit",
+                "none",
+                "max_output_tokens",
+                "model_context_window_exceeded",
+            ),
+            LENGTH,
         ),
         **dict.fromkeys(("tool_calls", "function_call", "tool_use", "tool_call"), TOOL_CALL),
         **dict.fromkeys(
@@ -56,10 +87,23 @@ NORMALISED: Final[Mapping[str, str]] = MappingProxyType(
                 "prohibited_content",
                 "spii",
                 "image_safety",
+                "image_prohibited_content",
+                "image_recitation",
             ),
             CONTENT_FILTER,
         ),
-        **dict.fromkeys(("error", "malformed_function_call"), ERROR),
+        **dict.fromkeys(
+            (
+                "error",
+                "timeout",
+                "malformed_function_call",
+                "unexpected_tool_call",
+                "too_many_tool_calls",
+                "missing_thought_signature",
+                "malformed_response",
+            ),
+            ERROR,
+        ),
     }
 )
 

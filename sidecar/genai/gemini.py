@@ -20,10 +20,10 @@ Called as Google's own SDKs call it (``$alt=json;enum-encoding=int``), ``finishR
 There is no terminal sentinel. The stream is complete when every requested candidate
 (``candidateCount``, default 1) has reported a ``finishReason``, or when the prompt was blocked.
 
-Finish reasons: ``STOP`` -> ``stop``; ``MAX_TOKENS`` -> ``length``; the safety family
-(``SAFETY``, ``RECITATION``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``IMAGE_SAFETY`` ...)
--> ``content_filter``; ``MALFORMED_FUNCTION_CALL`` and ``UNEXPECTED_TOOL_CALL`` -> ``error``;
-anything else is passed through lower-cased. A blocked prompt reports ``content_filter``.
+Finish reasons are the provider's own value, as sent (``STOP``, ``MAX_TOKENS``, ``SAFETY``, ...;
+a number by the proto's enum name, a number the table does not know as its decimal digits). A
+blocked prompt reports its ``blockReason`` (``SAFETY``, ``BLOCKLIST``, ...).
+:mod:`sidecar.genai.finish` gives the counter its normalised label.
 """
 
 from __future__ import annotations
@@ -42,24 +42,6 @@ from sidecar.genai.observer import Observer, first_output, list_of_dicts, native
 from sidecar.wire.events import SSEMessage
 
 _PATH: Final = re.compile(r"(?:^|/)(?:models|tunedModels)/([^/:?]+):(\w+)")
-_CONTENT_FILTER: Final = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
-_FINISH: Final = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "MALFORMED_FUNCTION_CALL": "error",
-    "UNEXPECTED_TOOL_CALL": "error",
-} | dict.fromkeys(_CONTENT_FILTER, "content_filter")
 _OUTPUT_TYPES: Final = {"application/json": "json", "text/plain": "text"}
 
 
@@ -92,17 +74,14 @@ _BLOCK_NUMBERS: Final = (
 )
 
 
-def finish_reason(value: str) -> str:
-    return _FINISH.get(value, value.lower())
-
-
 def enum_name(value: Any, names: tuple[str, ...]) -> str | None:
     """A proto enum field as its name: a string as it is, a number (int encoding) by ``names``
-    (``OTHER`` for a number this table does not know); 0, the unspecified value, is no value."""
+    (a number this table does not know as its digits, never a guessed name); 0, the unspecified
+    value, is no value."""
     if isinstance(value, str):
         return value or None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return names[value] if value < len(names) else "OTHER"
+        return names[value] if value < len(names) else str(value)
     return None
 
 
@@ -154,14 +133,14 @@ class GeminiObserver(Observer):
                 acc.output(found[0], found[1], choice)
             reason = enum_name(candidate.get("finishReason"), _FINISH_NUMBERS)
             if reason:
-                acc.finish_reason(finish_reason(reason), choice)
+                acc.finish_reason(reason, choice)
                 self._finished.add(choice)
                 reasons = True
         self._metadata(get_dict(obj, "usageMetadata"))
         feedback = get_dict(obj, "promptFeedback")
         blocked = enum_name(feedback.get("blockReason"), _BLOCK_NUMBERS) if feedback is not None else None
         if blocked and not reasons:
-            acc.finish_reason("content_filter")
+            acc.finish_reason(blocked)
         expected = self.request.choice_count or 1
         if blocked or len(self._finished) >= expected:
             acc.terminal()

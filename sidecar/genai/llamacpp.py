@@ -15,10 +15,11 @@ timings.cache_n``, used when ``tokens_evaluated`` is absent. ``tokens_cached`` c
 in the slot's cache (prompt and generated) and is not a cache-read count; ``timings.cache_n`` (the
 prompt tokens reused from the cache) is. Output = ``tokens_predicted``, summed over completions.
 
-Finish reasons from ``stop_type`` (older servers send ``stopped_eos`` / ``stopped_word`` /
-``stopped_limit`` booleans instead, read the same way): ``eos`` and ``word`` (a stop string)
--> ``stop``; ``limit`` (``n_predict`` reached) -> ``length``; ``none`` -> ``length`` as well,
-which is what the server reports through its own OpenAI-compatible endpoints for anything but eos/word.
+Finish reasons are the server's own words: ``stop_type`` as sent (``eos``, ``word`` for a stop
+string, ``limit`` for ``n_predict``, ``none``); older servers send ``stopped_eos`` /
+``stopped_word`` / ``stopped_limit`` booleans instead, and the one that is true is the reason
+(``stopped_limit``). :mod:`sidecar.genai.finish` gives the counter its normalised label
+(``none`` -> ``length``, as the server's own OpenAI-compatible endpoints report it).
 
 Server timing from ``timings``: time to first token = ``prompt_ms`` (prompt processing),
 time per output token = ``predicted_per_token_ms``.
@@ -37,8 +38,7 @@ from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, native_error
 from sidecar.wire.events import SSEMessage
 
-_FINISH: Final = {"eos": "stop", "word": "stop", "limit": "length", "none": "length"}
-_STOPPED: Final = (("stopped_eos", "eos"), ("stopped_word", "word"), ("stopped_limit", "limit"))
+_STOPPED: Final = ("stopped_eos", "stopped_word", "stopped_limit")
 _MS: Final = 1000.0
 
 
@@ -105,7 +105,7 @@ class LlamaCppObserver(Observer):
         )
         stop_type = get_str(obj, "stop_type") or _stopped(obj)
         if stop_type:
-            acc.finish_reason(_FINISH.get(stop_type, stop_type), choice)
+            acc.finish_reason(stop_type, choice)
         prompt_ms = get_float(timings, "prompt_ms")
         per_token_ms = get_float(timings, "predicted_per_token_ms")
         acc.server_timing(
@@ -117,11 +117,11 @@ class LlamaCppObserver(Observer):
 
 
 def _stopped(obj: dict[str, Any]) -> str | None:
-    """Older servers' ``stopped_eos`` / ``stopped_word`` / ``stopped_limit`` booleans, as the
-    ``stop_type`` newer servers send instead."""
-    for key, stop_type in _STOPPED:
+    """Older servers' ``stopped_eos`` / ``stopped_word`` / ``stopped_limit`` booleans: the name
+    of the one that is true."""
+    for key in _STOPPED:
         if get_bool(obj, key) is True:
-            return stop_type
+            return key
     return None
 
 

@@ -11,7 +11,8 @@ count, used when present. Errors are ``{"error": "...", "error_type": "..."}``, 
 the body. The compatibility route may answer a JSON list of responses, one per input.
 
 Special tokens (``token.special``) carry no user-visible output and are not output chunks.
-Finish reasons: ``eos_token`` and ``stop_sequence`` -> ``stop``; ``length`` stays ``length``.
+Finish reasons are TGI's own values, as sent (``eos_token``, ``stop_sequence``, ``length``);
+:mod:`sidecar.genai.finish` gives the counter its normalised label.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer
 from sidecar.wire.events import SSEMessage
-
-_FINISH: Final = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
 
 
 def _output_type(parameters: dict[str, Any] | None) -> str | None:
@@ -73,7 +72,7 @@ class TGIObserver(Observer):
             )
             reason = get_str(details, "finish_reason")
             if reason:
-                acc.finish_reason(_FINISH.get(reason, reason), choice)
+                acc.finish_reason(reason, choice)
         return generated is not None or details is not None
 
 

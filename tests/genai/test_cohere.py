@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.genai.cohere import DIALECT
+from sidecar.genai.finish import normalised
 from sidecar.genai.observations import (
     Operation,
     OutputKind,
@@ -151,7 +152,7 @@ def test_parse_request_never_raises(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "expected"),
+    ("reason", "label"),
     [
         ("COMPLETE", "stop"),
         ("STOP_SEQUENCE", "stop"),
@@ -159,11 +160,13 @@ def test_parse_request_never_raises(body: bytes) -> None:
         ("TOOL_CALL", "tool_call"),
         ("ERROR", "error"),
         ("TIMEOUT", "error"),
-        ("SOMETHING_NEW", "something_new"),
+        ("SOMETHING_NEW", "other"),
     ],
 )
-def test_finish_reasons(reason: str, expected: str) -> None:
-    assert observe([end(finish_reason=reason)]) == expect(FinishReason(reason=expected), StreamComplete())
+def test_finish_reasons(reason: str, label: str) -> None:
+    """The span keeps Cohere's own value; the counter's label is the normalised one."""
+    assert observe([end(finish_reason=reason)]) == expect(FinishReason(reason=reason), StreamComplete())
+    assert normalised(reason) == label
 
 
 def test_billed_units_win_field_by_field() -> None:
@@ -215,7 +218,7 @@ def test_non_streamed_tool_call_and_plan() -> None:
             text='[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]',
         ),
         Usage(input_tokens=3, output_tokens=4),
-        FinishReason(reason="tool_call"),
+        FinishReason(reason="TOOL_CALL"),
         StreamComplete(),
     )
 

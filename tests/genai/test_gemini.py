@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.genai.finish import normalised
 from sidecar.genai.gemini import DIALECT
 from sidecar.genai.observations import (
     Operation,
@@ -199,7 +200,7 @@ def test_parse_request_never_raises(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "expected"),
+    ("reason", "label"),
     [
         ("STOP", "stop"),
         ("MAX_TOKENS", "length"),
@@ -211,13 +212,46 @@ def test_parse_request_never_raises(body: bytes) -> None:
         ("IMAGE_SAFETY", "content_filter"),
         ("MALFORMED_FUNCTION_CALL", "error"),
         ("UNEXPECTED_TOOL_CALL", "error"),
-        ("LANGUAGE", "language"),
+        ("TOO_MANY_TOOL_CALLS", "error"),
+        ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+        ("LANGUAGE", "other"),
         ("OTHER", "other"),
     ],
 )
-def test_finish_reasons(reason: str, expected: str) -> None:
+def test_finish_reasons(reason: str, label: str) -> None:
+    """The span keeps Gemini's own value; the counter's label is the normalised one."""
     out = observe([{"candidates": [candidate(finish=reason)]}])
-    assert out == expect(FinishReason(reason=expected), StreamComplete())
+    assert out == expect(FinishReason(reason=reason), StreamComplete())
+    assert normalised(reason) == label
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    # googleapis google/ai/generativelanguage/v1beta/generative_service.proto, Candidate.FinishReason
+    [
+        (1, "STOP"),
+        (2, "MAX_TOKENS"),
+        (6, "LANGUAGE"),
+        (10, "MALFORMED_FUNCTION_CALL"),
+        (13, "TOO_MANY_TOOL_CALLS"),
+    ],
+)
+def test_a_numeric_finish_reason_is_the_enum_name_it_stands_for(number: int, name: str) -> None:
+    out = observe([{"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": number}]}])
+    assert out.finish_reasons == {0: name}
+
+
+def test_an_unknown_enum_number_is_kept_as_its_digits_not_a_guessed_name() -> None:
+    out = observe([{"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": 99}]}])
+    assert out.finish_reasons == {0: "99"}
+    assert normalised("99") == "other"
+
+
+def test_a_numeric_block_reason_is_its_enum_name() -> None:
+    # PromptFeedback.BlockReason: 3 = BLOCKLIST
+    out = observe([{"promptFeedback": {"blockReason": 3}}])
+    assert out.finish_reasons == {0: "BLOCKLIST"}
+    assert out.complete
 
 
 def test_stream_completes_when_every_requested_candidate_finished() -> None:
@@ -229,23 +263,24 @@ def test_stream_completes_when_every_requested_candidate_finished() -> None:
     assert observe(chunks, candidates=2) == expect(
         OutputChunk(kind=OutputKind.TEXT, text="a", choice=0),
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
-        FinishReason(reason="stop", choice=1),
+        FinishReason(reason="STOP", choice=1),
         OutputChunk(kind=OutputKind.TEXT, text="c", choice=0),
-        FinishReason(reason="length", choice=0),
+        FinishReason(reason="MAX_TOKENS", choice=0),
         StreamComplete(),
     )
 
 
-def test_blocked_prompt_ends_the_stream_as_content_filter() -> None:
+def test_blocked_prompt_ends_the_stream_with_its_block_reason() -> None:
     chunk = {
         "promptFeedback": {"blockReason": "SAFETY"},
         "usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 4},
     }
     assert observe([chunk]) == expect(
         Usage(input_tokens=4),
-        FinishReason(reason="content_filter"),
+        FinishReason(reason="SAFETY"),
         StreamComplete(),
     )
+    assert normalised("SAFETY") == "content_filter"
 
 
 def test_one_chunk_per_candidate_tool_call_first() -> None:
@@ -294,7 +329,7 @@ def test_a_whole_streamed_array_as_one_body() -> None:
         ResponseInfo(model="m", id="r"),
         OutputChunk(kind=OutputKind.TEXT, text="a"),
         OutputChunk(kind=OutputKind.TEXT, text="b"),
-        FinishReason(reason="stop"),
+        FinishReason(reason="STOP"),
         StreamComplete(),
     )
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.genai.finish import normalised
 from sidecar.genai.llamacpp import DIALECT
 from sidecar.genai.observations import (
     Operation,
@@ -150,12 +151,29 @@ def test_parse_request_never_raises(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stop_type", "reason"),
-    [("eos", "stop"), ("word", "stop"), ("limit", "length"), ("none", "length"), ("new", "new")],
+    ("stop_type", "label"),
+    [("eos", "stop"), ("word", "stop"), ("limit", "length"), ("none", "length"), ("new", "other")],
 )
-def test_stop_type_mapping(stop_type: str, reason: str) -> None:
+def test_stop_type_is_the_reason(stop_type: str, label: str) -> None:
+    """The span keeps the server's ``stop_type``; the counter's label is the normalised one."""
     out = observe([final(stop_type=stop_type, tokens_predicted=1)])
-    assert out.finish_reasons == {0: reason}
+    assert out.finish_reasons == {0: stop_type}
+    assert normalised(stop_type) == label
+
+
+@pytest.mark.parametrize(
+    ("flag", "label"), [("stopped_eos", "stop"), ("stopped_word", "stop"), ("stopped_limit", "length")]
+)
+def test_an_older_servers_stopped_flag_is_the_reason(flag: str, label: str) -> None:
+    flags = dict.fromkeys(("stopped_eos", "stopped_word", "stopped_limit"), False) | {flag: True}
+    out = observe([final(tokens_predicted=1, **flags)])
+    assert out.finish_reasons == {0: flag}
+    assert normalised(flag) == label
+
+
+def test_no_stopped_flag_set_is_no_reason() -> None:
+    flags = dict.fromkeys(("stopped_eos", "stopped_word", "stopped_limit"), False)
+    assert observe([final(tokens_predicted=1, **flags)]).finish_reasons == {}
 
 
 def test_input_falls_back_to_prompt_n_plus_cache_n() -> None:
@@ -189,9 +207,9 @@ def test_several_completions_sum_their_output_and_complete_after_the_last() -> N
         OutputChunk(kind=OutputKind.TEXT, text="b", choice=1),
         ResponseInfo(model="m"),
         Usage(input_tokens=4, output_tokens=3),
-        FinishReason(reason="stop", choice=1),
+        FinishReason(reason="eos", choice=1),
         Usage(input_tokens=4, output_tokens=5),
-        FinishReason(reason="length", choice=0),
+        FinishReason(reason="limit", choice=0),
         StreamComplete(),
     )
 

@@ -1,7 +1,7 @@
 """The TGI dialect: ``/generate`` and ``/generate_stream`` requests and responses.
 
 Recorded streams: ``tests/data/transcripts/tgi``. These tests pin the streaming flag from the
-path, the finish-reason normalisation, special tokens, the prompt count and odd input.
+path, finish reasons as TGI spells them, special tokens, the prompt count and odd input.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.genai.finish import normalised
 from sidecar.genai.observations import (
     Operation,
     OutputKind,
@@ -128,12 +129,14 @@ def test_parse_request_never_raises(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "expected"),
-    [("eos_token", "stop"), ("stop_sequence", "stop"), ("length", "length"), ("other", "other")],
+    ("reason", "label"),
+    [("eos_token", "stop"), ("stop_sequence", "stop"), ("length", "length"), ("new_reason", "other")],
 )
-def test_finish_reasons(reason: str, expected: str) -> None:
+def test_finish_reasons(reason: str, label: str) -> None:
+    """The span keeps TGI's own value; the counter's label is the normalised one."""
     out = observe([{**token("x"), "generated_text": "x", "details": {"finish_reason": reason}}])
-    assert out.finish_reasons == {0: expected}
+    assert out.finish_reasons == {0: reason}
+    assert normalised(reason) == label
 
 
 def test_special_and_empty_tokens_are_not_output() -> None:
