@@ -107,7 +107,8 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenAIConfig:
     #: ``gen_ai.provider.name`` reported for every GenAI call: the model server behind the sidecar
-    #: (``vllm``, ``llama_cpp``, ``ollama``...). Empty: each dialect's own default.
+    #: (``vllm``, ``llama_cpp``, ``ollama``...); it always wins. Empty: what the upstream's
+    #: responses name (``sidecar.genai.provider``), else each dialect's own default.
     provider: str = ""
     #: Extra path -> dialect routes; they win over the built-in table (longest prefix first).
     routes: tuple[RouteConfig, ...] = ()

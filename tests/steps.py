@@ -94,6 +94,9 @@ class State:
     premature: bool = False
     #: Where the usage came from (``usage``, ``timings``, ``x_groq.usage``); None without usage.
     usage_source: str | None = None
+    #: The server the response named by fields of its own (``sidecar.genai.provider``), or None;
+    #: compared by the transcript harness only.
+    provider: str | None = None
 
 
 def _replace(old: Any, new: Any) -> Any:

@@ -5,7 +5,8 @@ OpenAI chat and legacy completions stream ``data: {chunk}`` messages ending with
 ``index``, its delta, and a ``finish_reason`` on its last chunk) and ``usage``, which is null
 except on the final usage-only chunk (``stream_options.include_usage``) or on every chunk with
 vLLM's ``continuous_usage_stats`` (cumulative, so each usage report replaces the last).
-llama.cpp's server adds a ``timings`` object to its last chunk, read as the server timing.
+llama.cpp's server adds a ``timings`` object to its last chunk, read as the server timing (and
+as the sign that the upstream is llama.cpp, :mod:`sidecar.genai.provider`).
 
 Where no usage object comes, the server's own counts stand in (recorded with their source):
 llama.cpp's ``timings.prompt_n`` (+ ``cache_n``, the prompt tokens served from its cache) and
@@ -26,6 +27,7 @@ from sidecar.genai import _fields
 from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.observations import OutputKind
 from sidecar.genai.observer import Observer, error_of, event_error, parse, read_error_body
+from sidecar.genai.provider import LLAMA_CPP, is_llamacpp_timings
 from sidecar.wire.events import SSEMessage
 
 Outputs = list[tuple[OutputKind, str]]
@@ -72,10 +74,13 @@ def llamacpp_timings(acc: CallAccumulator, timings: Any) -> None:
 
     Time to first token is the prompt phase (``prompt_ms``); time per output token is
     ``predicted_per_token_ms`` (else ``predicted_ms / predicted_n``); the request duration is
-    both phases together. Negative values are ignored.
+    both phases together. Negative values are ignored. The object names its server
+    (:mod:`sidecar.genai.provider`): only chunks that carry it get here.
     """
     if not isinstance(timings, dict):
         return
+    if is_llamacpp_timings(timings):
+        acc.reveal(LLAMA_CPP)
     prompt_ms = _non_negative(_fields.get_float(timings, "prompt_ms"))
     predicted_ms = _non_negative(_fields.get_float(timings, "predicted_ms"))
     per_token_ms = _non_negative(_fields.get_float(timings, "predicted_per_token_ms"))

@@ -15,6 +15,9 @@ keeps (and only when capture is on). The rules, written once for every dialect:
 * **Finish reasons**: the last reason reported for a choice wins; choices outside
   ``0 <= choice < MAX_CHOICES`` are not tracked (a hostile index cannot grow memory).
 * **Response model and id**: a non-empty string replaces the earlier one; anything else is ignored.
+* **Revealed provider**: a dialect that reads a field only one server sends names that server
+  (:meth:`CallAccumulator.reveal`, with a constant of :mod:`sidecar.genai.provider`); the first
+  one named stays.
 * **Upstream error** (an error the body reported): the last one wins. An error ends the body: the
   call is ``failed``, and a missing terminal event is then not ``premature``.
 * **complete**: the stream's terminal event arrived (``[DONE]``, ``message_stop``, ``done: true``,
@@ -76,6 +79,7 @@ class CallAccumulator:
         "reasoning_tokens",
         "response_id",
         "response_model",
+        "revealed_provider",
         "server_duration_s",
         "server_tpot_s",
         "server_ttft_s",
@@ -98,6 +102,8 @@ class CallAccumulator:
         #: OpenAI-format responses: ``service_tier`` and ``system_fingerprint``.
         self.service_tier: str | None = None
         self.system_fingerprint: str | None = None
+        #: The server the response named by a field of its own (``sidecar.genai.provider``).
+        self.revealed_provider: str | None = None
         self.error_type: str | None = None
         self.error_message: str | None = None
         self.failed = False
@@ -181,6 +187,11 @@ class CallAccumulator:
             self.service_tier = cap(service_tier)
         if isinstance(system_fingerprint, str) and system_fingerprint:
             self.system_fingerprint = cap(system_fingerprint)
+
+    def reveal(self, provider: str) -> None:
+        """The response carried a field only ``provider``'s server sends (first one stays)."""
+        if self.revealed_provider is None:
+            self.revealed_provider = provider
 
     def identify(self, model: object = None, response_id: object = None) -> None:
         """The response model and id: non-empty strings replace earlier values."""

@@ -36,6 +36,7 @@ from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, native_error
+from sidecar.genai.provider import LLAMA_CPP, is_llamacpp_timings
 from sidecar.wire.events import SSEMessage
 
 _STOPPED: Final = ("stopped_eos", "stopped_word", "stopped_limit")
@@ -106,6 +107,8 @@ class LlamaCppObserver(Observer):
         stop_type = get_str(obj, "stop_type") or _stopped(obj)
         if stop_type:
             acc.finish_reason(stop_type, choice)
+        if stop_type or is_llamacpp_timings(timings):
+            acc.reveal(LLAMA_CPP)
         prompt_ms = get_float(timings, "prompt_ms")
         per_token_ms = get_float(timings, "predicted_per_token_ms")
         acc.server_timing(

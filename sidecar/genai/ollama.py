@@ -22,6 +22,7 @@ from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, RequestInfo
 from sidecar.genai.observer import Observer, first_output, native_error, tool_call_text
+from sidecar.genai.provider import OLLAMA
 from sidecar.wire.events import SSEMessage
 
 _OPERATIONS: Final = {
@@ -83,6 +84,7 @@ class OllamaObserver(Observer):
 
     def _done(self, line: dict[str, Any]) -> None:
         acc = self.acc
+        acc.reveal(OLLAMA)
         acc.usage(
             input_tokens=get_int(line, "prompt_eval_count") or 0,
             output_tokens=get_int(line, "eval_count") or 0,

@@ -26,8 +26,9 @@ Provider: the matched route's ``provider`` if it sets one, else the ``default_pr
 argument (the configured upstream's provider, e.g. ``vllm`` when the upstream is vLLM: it
 applies to every dialect, since one upstream serves them all), else what the path itself says
 (Azure OpenAI's ``/openai/deployments/`` is ``azure.ai.openai``, Vertex AI's ``/projects/…/
-publishers/google/`` is ``gcp.vertex_ai``), else the dialect's own default from
-:data:`DEFAULT_PROVIDERS`.
+publishers/google/`` is ``gcp.vertex_ai``), else the ``inferred_provider`` argument (what the
+upstream's earlier responses revealed, :mod:`sidecar.genai.provider`; it settles the ambiguous
+suffix as a configured one does), else the dialect's own default from :data:`DEFAULT_PROVIDERS`.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def select_dialect(
     default_provider: str | None = None,
     body: bytes | None = None,
     upstream_path: str = "",
+    inferred_provider: str | None = None,
 ) -> Selection | None:
     """The dialect and provider for a request, or ``None`` when it is not a GenAI call.
 
@@ -210,11 +212,13 @@ def select_dialect(
     for route in sorted(routes, key=lambda r: len(r.path_prefix.rstrip("/")), reverse=True):
         dialect = DIALECTS.get(route.dialect)
         if dialect is not None and _prefix_matches(clean, route.path_prefix):
-            provider = route.provider or default_provider or DEFAULT_PROVIDERS[route.dialect]
+            provider = (
+                route.provider or default_provider or inferred_provider or DEFAULT_PROVIDERS[route.dialect]
+            )
             return Selection(dialect=dialect, provider=provider)
     clean = upstream_path.rstrip("/") + clean
-    name = builtin_dialect(clean, body, default_provider)
+    name = builtin_dialect(clean, body, default_provider or inferred_provider)
     if name is None:
         return None
-    provider = default_provider or path_provider(clean) or DEFAULT_PROVIDERS[name]
+    provider = default_provider or path_provider(clean) or inferred_provider or DEFAULT_PROVIDERS[name]
     return Selection(dialect=DIALECTS[name], provider=provider)

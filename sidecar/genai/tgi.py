@@ -25,6 +25,7 @@ from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer
+from sidecar.genai.provider import TGI
 from sidecar.wire.events import SSEMessage
 
 
@@ -65,6 +66,7 @@ class TGIObserver(Observer):
             acc.output(OutputKind.TEXT, generated, choice)
         details = get_dict(obj, "details")
         if details is not None:
+            acc.reveal(TGI)
             prompt = get_int(details, "input_length")
             acc.usage(
                 input_tokens=prompt if prompt is not None else get_int(details, "prompt_tokens"),

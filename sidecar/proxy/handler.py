@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from typing import Final
 
@@ -39,6 +40,8 @@ from sidecar.proxy.usage_injection import REJECTED, Injection, unmodified_header
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import decoder_for, media_type
 from sidecar.wire.jsonbody import JSONBodyDecoder
+
+log = logging.getLogger(__name__)
 
 #: ``error.type`` values the proxy itself reports (the recorder adds HTTP status codes and stream errors).
 CONNECTION_ERROR = "connection_error"
@@ -150,6 +153,7 @@ def _select(state: ProxyState, request: web.Request, body: bytes | None) -> Sele
         default_provider=provider,
         body=body,
         upstream_path=state.upstream.path,
+        inferred_provider=state.provider.name,
     )
 
 
@@ -237,6 +241,8 @@ async def _forward(
             recorder.fail(UPSTREAM_INVALID, time.perf_counter(), status=502)
             return error_response(502, UPSTREAM_INVALID, f"upstream {origin} sent an {problem}")
         response = await _stream(state, request, upstream, selection, info, recorder, injection is not None)
+        if info is not None and not state.config.genai.provider:
+            _learn_provider(state, recorder)
         if injection is not None and recorder.call.server_timing_report() is not None:
             # llama.cpp: its timings carry the counts unasked, and asking moves them off the
             # client's last chunk. Stop asking there.
@@ -244,6 +250,19 @@ async def _forward(
         return response
     finally:
         upstream.release()
+
+
+def _learn_provider(state: ProxyState, recorder: StreamRecorder) -> None:
+    """Remember the provider this call's response revealed, for the calls that start after it
+    (this one keeps the label it started with, in every metric and on its span)."""
+    name = state.provider.learn(recorder.call)
+    if name is not None:
+        log.info(
+            "the upstream's responses say it is %s: GenAI calls from now on are labelled "
+            "gen_ai.provider.name=%s (set genai.provider to name it from the first call)",
+            name,
+            name,
+        )
 
 
 #: Response media types that a model server streams: their connection is not pooled afterwards.

@@ -9,6 +9,7 @@ from aiohttp import web
 from yarl import URL
 
 from sidecar.config import Config, upstream_origin
+from sidecar.genai.provider import UpstreamProvider
 from sidecar.genai.registry import Route
 from sidecar.proxy.request_body import BodyLimits, BufferBudget
 from sidecar.proxy.usage_injection import UsageInjector
@@ -32,6 +33,8 @@ class ProxyState:
     budget: BufferBudget
     #: Whether to add ``include_usage`` to a request, and the paths whose upstream refused it.
     usage: UsageInjector
+    #: The provider the upstream's responses revealed (used when ``genai.provider`` is empty).
+    provider: UpstreamProvider
     #: Pooled keep-alive session (set by the cleanup context).
     session: aiohttp.ClientSession | None = None
     #: One-shot connections, used to retry a request whose pooled connection the server had closed.
@@ -71,4 +74,5 @@ def make_state(config: Config, telemetry: Telemetry) -> ProxyState:
         ),
         budget=BufferBudget(listener.max_buffered_bytes),
         usage=UsageInjector(config.genai.inject_include_usage),
+        provider=UpstreamProvider(),
     )

@@ -215,3 +215,33 @@ def test_route_with_unknown_dialect_is_ignored() -> None:
     routes = [Route(path_prefix="/api", dialect="nope")]
     assert name_of(select_dialect("POST", "/api/chat", routes)) == "ollama"
     assert select_dialect("POST", "/api/other", routes) is None
+
+
+def test_an_inferred_provider_labels_what_nothing_configured_names() -> None:
+    inferred = select_dialect("POST", "/v1/chat/completions", inferred_provider="llama_cpp")
+    assert inferred == Selection(dialect=DIALECTS["openai_chat"], provider="llama_cpp")
+    native = select_dialect("POST", "/api/chat", inferred_provider="llama_cpp")
+    assert native == Selection(dialect=DIALECTS["ollama"], provider="llama_cpp")
+
+
+def test_configuration_and_the_path_win_over_an_inferred_provider() -> None:
+    configured = select_dialect(
+        "POST", "/v1/chat/completions", default_provider="vllm", inferred_provider="ollama"
+    )
+    assert configured is not None
+    assert configured.provider == "vllm"
+    azure = "/openai/deployments/gpt/chat/completions"
+    by_path = select_dialect("POST", azure, inferred_provider="ollama")
+    assert by_path is not None
+    assert by_path.provider == "azure.ai.openai"
+    routes = [Route(path_prefix="/gw", dialect="openai_chat", provider="gw")]
+    routed = select_dialect("POST", "/gw/v1/chat/completions", routes, inferred_provider="ollama")
+    assert routed is not None
+    assert routed.provider == "gw"
+
+
+def test_an_inferred_llama_cpp_settles_the_ambiguous_suffix_as_a_configured_one_does() -> None:
+    body = b'{"model": "m", "prompt": "hi"}'
+    assert name_of(select_dialect("POST", "/completions", body=body)) == "openai_completions"
+    inferred = select_dialect("POST", "/completions", body=body, inferred_provider="llama_cpp")
+    assert name_of(inferred) == "llamacpp"

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from sidecar.genai.accumulator import USAGE_FIELD
 from sidecar.genai.dialect import Dialect
 from sidecar.genai.observations import Operation, RequestInfo, ServerTiming, UpstreamError, Usage
+from sidecar.genai.provider import revealed
 from sidecar.genai.registry import DEFAULT_PROVIDERS, DIALECTS
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
 from sidecar.wire.jsonarray import JSONArrayDecoder
@@ -147,7 +148,7 @@ def observe_transcript(path: Path, *, chunks: Callable[[bytes], Iterable[bytes]]
             before = len(acc.arrivals)
             assert observer.observe(event) == len(acc.arrivals) - before
     observer.close()
-    return state_of(acc)
+    return dataclasses.replace(state_of(acc), provider=revealed(acc))
 
 
 def expected_state(transcript: Transcript) -> State:
@@ -168,6 +169,7 @@ def expected_state(transcript: Transcript) -> State:
         complete=spec.get("complete", False),
         premature=spec.get("premature", False),
         usage_source=spec.get("usage_source", USAGE_FIELD if usage is not None else None),
+        provider=spec.get("provider"),
     )
 
 

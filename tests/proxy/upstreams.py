@@ -33,6 +33,19 @@ async def serve_handler(handler: Handler, path: str = "/{tail:.*}") -> AsyncIter
         yield url
 
 
+async def replay(
+    request: web.Request, body: bytes, content_type: str, *, step: int = 97
+) -> web.StreamResponse:
+    """Answer ``request`` with ``body`` (a recorded response) in pieces of ``step`` bytes."""
+    await request.read()
+    resp = web.StreamResponse(headers={"Content-Type": content_type})
+    await resp.prepare(request)
+    for i in range(0, len(body), step):
+        await resp.write(body[i : i + step])
+    await resp.write_eof()
+    return resp
+
+
 @asynccontextmanager
 async def raw_server(
     on_connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import StartSidecar
-from tests.proxy.upstreams import serve_handler
+from tests.proxy.upstreams import replay, serve_handler
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "data" / "transcripts"
 _TYPES = {".sse": "text/event-stream", ".jsonarray": "application/json"}
@@ -43,16 +43,10 @@ async def test_span_has_the_providers_value_and_the_counter_its_label(
     assert raw.count(marker) == 1, "the transcript says why it finished once"
     meta = json.loads(body_path.with_name(body_path.name.split(".")[0] + ".expected.json").read_text())
 
-    async def replay(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        resp = web.StreamResponse(headers={"Content-Type": _TYPES[body_path.suffix]})
-        await resp.prepare(request)
-        for i in range(0, len(raw), 97):
-            await resp.write(raw[i : i + 97])
-        await resp.write_eof()
-        return resp
+    async def recorded(request: web.Request) -> web.StreamResponse:
+        return await replay(request, raw, _TYPES[body_path.suffix])
 
-    async with serve_handler(replay) as url:
+    async with serve_handler(recorded) as url:
         sidecar = await start_sidecar(url)
         async with (
             aiohttp.ClientSession() as client,
