@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from sidecar.genai import _fields
 from sidecar.genai.accumulator import CallAccumulator
-from sidecar.genai.observations import OutputKind
+from sidecar.genai.observations import OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, error_of, event_error, parse, read_error_body
 from sidecar.genai.provider import LLAMA_CPP, is_llamacpp_timings
 from sidecar.wire.events import SSEMessage
@@ -133,26 +133,41 @@ def choice_index(choice: dict[str, Any]) -> int:
 class ChoicesObserver(Observer):
     """Observer for ``choices``-shaped responses (chat and legacy completions), streamed or not.
 
-    Subclasses say which outputs one choice carries, in a chunk (``whole=False``: its delta) or
-    in a complete body (``whole=True``: the full message). An error (an SSE ``error`` event or
-    an error object) fails the call; events after it are still read (vLLM sends ``[DONE]``
-    after an error).
+    Subclasses say which outputs one choice carries: in a complete body (``_outputs``, the full
+    message) and in a streamed chunk (``_chunk_output``, the one output kind its delta carries).
+    An error (an SSE ``error`` event or an error object) fails the call; events after it are
+    still read (vLLM sends ``[DONE]`` after an error).
+
+    Per chunk this is the hot path: the response model, id, service tier and fingerprint are
+    handed on only when they differ from the previous chunk's, and ``usage``, ``timings`` and
+    ``x_groq`` are read only when the chunk has them.
     """
 
-    __slots__ = ()
+    __slots__ = ("_head",)
     lines_are_bodies = True
+
+    def __init__(
+        self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
+    ) -> None:
+        super().__init__(request, streaming=streaming, accumulator=accumulator)
+        self._head: tuple[Any, ...] = ()
 
     @abstractmethod
     def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
         """The outputs one choice carries (its delta, or its whole message when ``whole``)."""
 
+    def _chunk_output(self, choice: dict[str, Any]) -> tuple[OutputKind, str] | None:
+        """The one output a streamed chunk's choice carries, or ``None``."""
+        found = self._outputs(choice, whole=False)
+        return found[0] if found else None
+
     def _on_message(self, message: SSEMessage) -> None:
         data = message.data
-        if data.strip() == "[DONE]":
+        if data[:1] != "{" and data.strip() == "[DONE]":  # a chunk object is never stripped
             self.acc.terminal()
             return
         obj = parse(data)
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return
         if message.event == "error" or error_of(obj) is not None:
             self.acc.error(*event_error(obj))
@@ -180,17 +195,35 @@ class ChoicesObserver(Observer):
 
     def _choices(self, obj: dict[str, Any], *, whole: bool) -> None:
         acc = self.acc
-        acc.identify(obj.get("model"), obj.get("id"))
-        acc.openai_response(obj.get("service_tier"), obj.get("system_fingerprint"))
-        for choice in _fields.get_list(obj, "choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            index = choice_index(choice)
-            for kind, text in self._outputs(choice, whole=whole):
-                acc.output(kind, text, index)
-            reason = _fields.get_str(choice, "finish_reason")
-            if reason:
-                acc.finish_reason(reason, index)
-        chat_usage(acc, obj.get("usage"))
-        llamacpp_timings(acc, obj.get("timings"))
-        groq_usage(acc, obj.get("x_groq"))
+        head = (obj.get("model"), obj.get("id"), obj.get("service_tier"), obj.get("system_fingerprint"))
+        if head != self._head:
+            self._head = head
+            acc.identify(head[0], head[1])
+            acc.openai_response(head[2], head[3])
+        choices = obj.get("choices")
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is not dict:
+                    continue
+                index = choice.get("index")
+                if type(index) is not int:
+                    index = choice_index(choice)
+                if whole:
+                    for kind, text in self._outputs(choice, whole=True):
+                        acc.output(kind, text, index)
+                else:
+                    output = self._chunk_output(choice)
+                    if output is not None:
+                        acc.output(output[0], output[1], index)
+                reason = choice.get("finish_reason")
+                if reason and type(reason) is str:
+                    acc.finish_reason(reason, index)
+        usage = obj.get("usage")
+        if usage is not None:
+            chat_usage(acc, usage)
+        timings = obj.get("timings")
+        if timings is not None:
+            llamacpp_timings(acc, timings)
+        x_groq = obj.get("x_groq")
+        if x_groq is not None:
+            groq_usage(acc, x_groq)

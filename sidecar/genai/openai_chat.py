@@ -99,6 +99,17 @@ class ChatObserver(ChoicesObserver):
     def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
         return message_outputs(choice.get("message" if whole else "delta"), whole=whole)
 
+    def _chunk_output(self, choice: dict[str, Any]) -> tuple[OutputKind, str] | None:
+        # The common chunk, a delta with only text, without the general reading; the same
+        # answer as ``message_outputs(delta, whole=False)`` (a property test holds them equal).
+        delta = choice.get("delta")
+        if type(delta) is dict and "tool_calls" not in delta and "function_call" not in delta:
+            content = delta.get("content")
+            if type(content) is str and content and "refusal" not in delta:
+                return OutputKind.TEXT, content
+        found = message_outputs(delta, whole=False)
+        return found[0] if found else None
+
 
 class OpenAIChatDialect(ObjectRequestDialect):
     """The ``openai_chat`` dialect."""

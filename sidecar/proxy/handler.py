@@ -36,7 +36,7 @@ from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
 from sidecar.proxy.upstream_log import UPSTREAM_WARNINGS
-from sidecar.proxy.usage_injection import REJECTED, Injection, unmodified_headers
+from sidecar.proxy.usage_injection import LLAMA_CPP, REJECTED, Injection, unmodified_headers
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import decoder_for, media_type
 from sidecar.wire.jsonbody import JSONBodyDecoder
@@ -233,7 +233,7 @@ async def _forward(
         recorder.fail(kind, time.perf_counter(), status=502)
         UPSTREAM_WARNINGS.warn(kind, origin, type(e).__name__)
         return error_response(502, "upstream_error", f"upstream {origin} failed: {type(e).__name__}")
-    _not_pooled_after_a_stream(upstream)
+    _not_pooled_after_a_stream(upstream, state.config.genai.provider or state.provider.name or "")
     try:
         problem = _head_problem(upstream)
         if problem is not None:
@@ -265,20 +265,24 @@ def _learn_provider(state: ProxyState, recorder: StreamRecorder) -> None:
         )
 
 
-#: Response media types that a model server streams: their connection is not pooled afterwards.
+#: Response media types that a model server streams.
 _STREAMED_TYPES: Final = frozenset({"text/event-stream", "application/x-ndjson"})
 
 
-def _not_pooled_after_a_stream(upstream: aiohttp.ClientResponse) -> None:
-    """Close the upstream connection after a streamed response instead of pooling it.
+def _not_pooled_after_a_stream(upstream: aiohttp.ClientResponse, provider: str) -> None:
+    """Close llama.cpp's upstream connection after a streamed response instead of pooling it.
 
-    Model servers differ in what they do with a connection after a stream: llama.cpp's server
-    closes it a moment later, without saying so. A pooled connection reused in that moment fails
-    after the next request was written, and a written POST is never sent again (``client.py``).
-    So a streamed response's connection is closed once its body ends (a loopback connect per
-    stream, as with nginx's default upstream HTTP/1.0); other responses keep theirs. aiohttp
-    returns a connection to its pool as the body ends, so this is said at the response head.
+    llama.cpp's server answers a stream with ``Keep-Alive: timeout=5`` and then closes the
+    connection 0.3-2.5 s after the stream ended, without saying so. A pooled connection reused
+    in that window fails after the next request was written, and a written POST is never sent
+    again (``client.py``). So when the response head says ``Server: llama.cpp`` (or the provider,
+    configured or inferred, is ``llama_cpp``), a streamed response's connection is closed when its
+    body ends. Every other server keeps its connections pooled: a new upstream connection per
+    stream took 8% of the proxy loop's busy time at 100 streams (BENCHMARKS.md). aiohttp returns
+    a connection to its pool as the body ends, so this is decided at the response head.
     """
+    if provider != LLAMA_CPP and not upstream.headers.get("Server", "").startswith("llama.cpp"):
+        return
     if media_type(upstream.headers.get("Content-Type")) in _STREAMED_TYPES:
         connection = upstream.connection
         if connection is not None and connection.protocol is not None:

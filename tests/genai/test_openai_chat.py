@@ -18,7 +18,7 @@ from sidecar.genai.observations import (
     UpstreamError,
     Usage,
 )
-from sidecar.genai.openai_chat import DIALECT
+from sidecar.genai.openai_chat import DIALECT, message_outputs
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
 from tests.genai.common import observe_all, parse_ok, recording
 from tests.genai.transcripts import request_bodies, wire_events
@@ -338,3 +338,33 @@ def test_wrongly_typed_parameters_are_left_out() -> None:
         False,
         None,
     )
+
+
+# ---------------------------------------------------------------------- the per-chunk fast path
+
+_DELTA_VALUES = st.one_of(
+    st.sampled_from(["", "a", "b c"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.text(max_size=3),
+    st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=3)}), max_size=2),
+    st.lists(
+        st.fixed_dictionaries({"function": st.fixed_dictionaries({"arguments": st.text(max_size=3)})}),
+        max_size=2,
+    ),
+    st.fixed_dictionaries({"arguments": st.text(max_size=3)}),
+)
+_DELTA_KEYS = ("content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning", "role")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.none(), st.text(max_size=2), st.dictionaries(st.sampled_from(_DELTA_KEYS), _DELTA_VALUES))
+)
+def test_the_chunk_fast_path_reads_a_delta_as_the_general_reading_does(delta: Any) -> None:
+    """``ChatObserver._chunk_output`` skips the general reading for text-only deltas; for any
+    delta it gives the first output ``message_outputs(delta, whole=False)`` gives."""
+    observer = DIALECT.observer(REQUEST, streaming=True)
+    general = message_outputs(delta, whole=False)
+    assert observer._chunk_output({"delta": delta}) == (general[0] if general else None)

@@ -70,15 +70,21 @@ async def test_a_client_that_stops_reading_stops_the_upstream(start_sidecar: Sta
     assert digest.hexdigest() == expected.hexdigest()
 
 
-async def _upstream_ports(start_sidecar: StartSidecar, content_type: str) -> list[int]:
-    """Three sequential calls through the sidecar to a chunked upstream answering ``content_type``;
-    the client-side port of each upstream connection, as the upstream saw it."""
+async def _upstream_ports(
+    start_sidecar: StartSidecar, content_type: str, server: str | None = None
+) -> list[int]:
+    """Three sequential calls through the sidecar to a chunked upstream answering ``content_type``
+    (and ``Server: server``); the client-side port of each upstream connection, as the upstream
+    saw it."""
     peers: list[int] = []
 
     async def stream(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         peers.append(request.transport.get_extra_info("peername")[1])
-        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type}
+        if server is not None:
+            headers["Server"] = server
+        resp = web.StreamResponse(headers=headers)
         await resp.prepare(request)
         for i in range(3):
             await resp.write(f"data: {i}\n\n".encode())
@@ -102,11 +108,16 @@ async def test_a_pumped_body_leaves_its_connection_in_the_pool(start_sidecar: St
     assert len(set(peers)) == 1, f"each request opened a new upstream connection: ports {peers}"
 
 
-async def test_a_streamed_response_connection_is_not_reused(start_sidecar: StartSidecar) -> None:
-    """llama.cpp's server closes a connection a moment after a stream: a reused one would fail
-    after the next POST was written, which is never sent twice. So no stream's connection is pooled."""
+async def test_a_streamed_response_connection_stays_in_the_pool(start_sidecar: StartSidecar) -> None:
     peers = await _upstream_ports(start_sidecar, "text/event-stream")
-    assert len(set(peers)) == 3, f"a streamed response's connection was reused: ports {peers}"
+    assert len(set(peers)) == 1, f"each stream opened a new upstream connection: ports {peers}"
+
+
+async def test_llamacpp_stream_connections_are_not_reused(start_sidecar: StartSidecar) -> None:
+    """llama.cpp's server closes a connection a moment after a stream, without saying so: a
+    reused one would fail after the next POST was written, which is never sent twice."""
+    peers = await _upstream_ports(start_sidecar, "text/event-stream", server="llama.cpp")
+    assert len(set(peers)) == 3, f"a llama.cpp stream's connection was reused: ports {peers}"
 
 
 async def test_bodies_framed_by_length_and_by_close_pass_whole(start_sidecar: StartSidecar) -> None:
