@@ -1,4 +1,5 @@
-"""Simulated model server: Ollama, OpenAI and Anthropic wire formats with controlled timing and faults.
+"""Simulated model server: Ollama, OpenAI, Anthropic and llama.cpp native wire formats with
+controlled timing, faults and real servers' stream variants.
 
 It stands in for an external model server in the demo, the tests and the benchmark, so it imports
 only aiohttp, ``sidecar._json`` and the standard library.
@@ -6,8 +7,8 @@ only aiohttp, ``sidecar._json`` and the standard library.
 Routes: Ollama ``/api/chat``, ``/api/generate`` (NDJSON, ``stream`` defaults to true),
 ``/api/embed``, ``/api/embeddings``, ``/api/tags``, ``/api/version``; OpenAI
 ``/v1/chat/completions``, ``/v1/completions``, ``/v1/responses`` (SSE), ``/v1/embeddings``,
-``/v1/models``; Anthropic ``/v1/messages`` (SSE). Raw: ``GET /sim/bytes``, ``POST /sim/echo``,
-``GET /sim/requests``.
+``/v1/models``; Anthropic ``/v1/messages`` (SSE); llama.cpp ``/completion`` (SSE). Raw:
+``GET /sim/bytes``, ``POST /sim/echo``, ``GET /sim/requests``.
 
 Output is deterministic: one output token is one word from a fixed vocabulary and one chunk; input
 tokens are the whitespace-separated words of all prompt text (at least 1). Reported usage always
@@ -46,6 +47,11 @@ Per-request controls (request headers; defaults come from :class:`SimulatorSetti
     ``malformed`` truncates the JSON body, ``error-event`` answers 500.
 ``x-sim-oversize-bytes``, ``x-sim-stall-ms``
     Parameters of the ``oversize`` and ``stall`` faults.
+``x-sim-stream``
+    Real servers' stream variants, comma-separated: ``no-done`` (OpenAI-format streams without
+    ``[DONE]``), ``error-usage`` (with ``error-event``: OpenRouter's error chunk carrying the usage
+    so far), ``stopped-flags`` (llama.cpp's older ``stopped_*`` booleans). OpenAI's ``n`` request
+    field streams that many choices.
 ``x-sim-body-bytes``
     On ``GET /sim/bytes`` only: the body size when the ``n`` query parameter is absent.
 

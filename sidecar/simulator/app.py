@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from sidecar import _json
-from sidecar.simulator import anthropic, ollama, openai, openai_responses, raw
+from sidecar.simulator import anthropic, llamacpp, ollama, openai, openai_responses, raw
 from sidecar.simulator.keys import RECEIVED_AT, SETTINGS_KEY, STATE_KEY
 from sidecar.simulator.settings import SimulatorSettings
 from sidecar.simulator.state import ReceivedRequest, SimulatorState
@@ -82,6 +82,7 @@ def build_simulator_app(settings: SimulatorSettings | None = None) -> web.Applic
     app.router.add_post("/v1/embeddings", openai.embeddings)
     app.router.add_post("/v1/responses", openai_responses.responses)
     app.router.add_post("/v1/messages", anthropic.messages)
+    app.router.add_post("/completion", llamacpp.completion)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/sim/bytes", raw.stream_bytes)
     app.router.add_post("/sim/echo", raw.echo)

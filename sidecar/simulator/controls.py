@@ -10,9 +10,11 @@ from typing import Final, cast
 from sidecar.simulator.settings import (
     FAULT_NAMES,
     FINISH_NAMES,
+    STREAM_VARIANTS,
     FaultName,
     FinishName,
     SimulatorSettings,
+    StreamVariant,
 )
 
 TTFC_HEADER: Final = "x-sim-ttfc-ms"
@@ -22,6 +24,7 @@ FINISH_HEADER: Final = "x-sim-finish"
 FAULT_HEADER: Final = "x-sim-fault"
 OVERSIZE_HEADER: Final = "x-sim-oversize-bytes"
 STALL_HEADER: Final = "x-sim-stall-ms"
+STREAM_HEADER: Final = "x-sim-stream"
 BODY_BYTES_HEADER: Final = "x-sim-body-bytes"
 
 
@@ -40,6 +43,7 @@ class Controls:
     fault: FaultName | None
     oversize_bytes: int
     stall_ms: float
+    stream: frozenset[StreamVariant] = frozenset()
 
 
 def _number(headers: Mapping[str, str], name: str, default: float) -> float:
@@ -82,6 +86,13 @@ def parse_controls(headers: Mapping[str, str], settings: SimulatorSettings) -> C
             fault = None
         elif fault not in FAULT_NAMES:
             raise ControlError(f"{FAULT_HEADER} must be one of {sorted(FAULT_NAMES)}")
+    stream = settings.stream
+    raw_stream = headers.get(STREAM_HEADER)
+    if raw_stream is not None:
+        names = {name.strip().lower() for name in raw_stream.split(",")} - {"", "none"}
+        if not names <= STREAM_VARIANTS:
+            raise ControlError(f"{STREAM_HEADER} must be a comma-separated list of {sorted(STREAM_VARIANTS)}")
+        stream = cast("frozenset[StreamVariant]", frozenset(names))
     return Controls(
         ttfc_ms=_number(headers, TTFC_HEADER, settings.ttfc_ms),
         itl_ms=_number(headers, ITL_HEADER, settings.itl_ms),
@@ -90,4 +101,5 @@ def parse_controls(headers: Mapping[str, str], settings: SimulatorSettings) -> C
         fault=cast("FaultName | None", fault),
         oversize_bytes=_count(headers, OVERSIZE_HEADER, settings.oversize_bytes),
         stall_ms=_number(headers, STALL_HEADER, settings.stall_ms),
+        stream=stream,
     )

@@ -3,7 +3,11 @@
 Streams are SSE ``data: {json}`` events ending with ``data: [DONE]``. The first chat chunk carries
 only the role. ``stream_options.include_usage`` adds a final usage chunk with ``choices: []``;
 ``stream_options.continuous_usage_stats`` (with ``include_usage``, as vLLM requires) puts the
-cumulative usage on every chunk; otherwise chunks carry ``usage: null``.
+cumulative usage on every chunk; otherwise chunks carry ``usage: null``. ``n`` (1 to
+:data:`MAX_CHOICES`) streams that many choices, each token's chunks one per choice index, and
+the usage counts them all. Stream variants (``x-sim-stream``): ``no-done`` ends the stream without
+``data: [DONE]``; ``error-usage`` makes the ``error-event`` fault's error chunk OpenRouter's, with
+``finish_reason: "error"`` and the usage of what was sent before it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Final
 from aiohttp import web
 
 from sidecar import _json
-from sidecar.simulator.body import get_bool, get_int, get_map, get_str
+from sidecar.simulator.body import BodyError, get_bool, get_int, get_map, get_str
 from sidecar.simulator.controls import Controls
 from sidecar.simulator.driver import STREAM_ERROR_MESSAGE, Prepared, generate, read_request
 from sidecar.simulator.frames import SSE_CONTENT_TYPE, SSE_DONE, sse, sse_truncated
@@ -29,6 +33,8 @@ from sidecar.simulator.state import SimulatorState
 from sidecar.simulator.text import collect_text, count_words, embedding
 
 SYSTEM_FINGERPRINT: Final = "fp_sim"
+#: Largest ``n`` the simulator serves.
+MAX_CHOICES: Final = 16
 _ERROR_KINDS: Final[Mapping[int, tuple[str, str | None]]] = {
     400: ("invalid_request_error", None),
     404: ("invalid_request_error", "not_found"),
@@ -63,6 +69,15 @@ def _stream_options(body: Mapping[str, object]) -> tuple[bool, bool]:
     options = get_map(body, "stream_options")
     include = get_bool(options, "include_usage", False)
     return include, include and get_bool(options, "continuous_usage_stats", False)
+
+
+def _choices(body: Mapping[str, object]) -> int:
+    count = get_int(body, "n")
+    if count is None:
+        return 1
+    if not 1 <= count <= MAX_CHOICES:
+        raise BodyError(f"'n' must be between 1 and {MAX_CHOICES}, got {count}")
+    return count
 
 
 def _max_tokens(body: Mapping[str, object]) -> int | None:
@@ -101,19 +116,35 @@ class _ChoicesGeneration:
             "usage": usage(plan.input_tokens, completion) if self._continuous else None,
         }
 
-    def _closing(self, final_choice: dict[str, object]) -> list[bytes]:
-        """The finishing chunk, the usage-only chunk if ``include_usage``, then ``[DONE]``."""
+    def _closing(self, final_choices: list[dict[str, object]]) -> list[bytes]:
+        """The finishing chunk of each choice, the usage-only chunk if ``include_usage``, then
+        ``[DONE]`` (unless the ``no-done`` variant)."""
         plan = self._plan
-        frames = [sse(self._chunk([final_choice], plan.output_tokens))]
+        total = plan.all_output_tokens
+        frames = [sse(self._chunk([choice], total)) for choice in final_choices]
         if self._include:
-            last = self._chunk([], plan.output_tokens)
-            last["usage"] = usage(plan.input_tokens, plan.output_tokens)
+            last = self._chunk([], total)
+            last["usage"] = usage(plan.input_tokens, total)
             frames.append(sse(last))
-        frames.append(SSE_DONE)
-        return frames
+        return self._done(frames)
+
+    def _done(self, frames: list[bytes]) -> list[bytes]:
+        return frames if "no-done" in self._plan.stream else [*frames, SSE_DONE]
+
+    def _error_choice(self, choice: int) -> dict[str, object]:
+        """A choice that ends in an error (OpenRouter's error chunk)."""
+        raise NotImplementedError
 
     def error_event(self) -> list[bytes]:
-        return [sse(stream_error_body(STREAM_ERROR_MESSAGE)), SSE_DONE]
+        plan = self._plan
+        if "error-usage" not in plan.stream:
+            return self._done([sse(stream_error_body(STREAM_ERROR_MESSAGE))])
+        # OpenRouter: the error rides on a chunk with finish_reason "error" and the usage so far.
+        sent = plan.fault_index * plan.choices
+        chunk = self._chunk([self._error_choice(c) for c in range(plan.choices)], sent)
+        chunk["error"] = {"code": 502, "message": STREAM_ERROR_MESSAGE}
+        chunk["usage"] = usage(plan.input_tokens, sent)
+        return self._done([sse(chunk)])
 
 
 class ChatGeneration(_ChoicesGeneration):
@@ -125,53 +156,82 @@ class ChatGeneration(_ChoicesGeneration):
         super().__init__(plan, response_id=response_id, include=include, continuous=continuous)
         self._call_id = "call_" + response_id.removeprefix("chatcmpl-")
 
-    def _delta(self, delta: dict[str, object], completion: int) -> dict[str, object]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
-        return self._chunk([choice], completion)
+    def _delta(self, delta: dict[str, object], completion: int, choice: int = 0) -> dict[str, object]:
+        entry = {"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}
+        return self._chunk([entry], completion)
 
-    def _token_delta(self, index: int, piece: str) -> dict[str, object]:
+    def _tool_call_id(self, choice: int) -> str:
+        return self._call_id if choice == 0 else f"{self._call_id}_{choice}"
+
+    def _token_delta(self, index: int, piece: str, choice: int) -> dict[str, object]:
         if not self._plan.tool_call:
             return {"content": piece}
         call: dict[str, object] = {"index": 0, "function": {"arguments": piece}}
         if index == 0:
-            call["id"] = self._call_id
+            call["id"] = self._tool_call_id(choice)
             call["type"] = "function"
             call["function"] = {"name": self._plan.tool_name, "arguments": piece}
         return {"tool_calls": [call]}
 
     def opening(self) -> list[bytes]:
-        return [sse(self._delta({"role": "assistant", "content": "", "refusal": None}, 0))]
+        role: dict[str, object] = {"role": "assistant", "content": "", "refusal": None}
+        return [sse(self._delta(role, 0, choice)) for choice in range(self._plan.choices)]
 
     def token(self, index: int, piece: str) -> bytes:
-        return sse(self._delta(self._token_delta(index, piece), index + 1))
+        n = self._plan.choices
+        return b"".join(
+            sse(self._delta(self._token_delta(index, piece, choice), index * n + choice + 1, choice))
+            for choice in range(n)
+        )
 
     def closing(self, timing: Timing) -> list[bytes]:
-        return self._closing({"index": 0, "delta": {}, "logprobs": None, "finish_reason": self._plan.finish})
+        finish = self._plan.finish
+        return self._closing(
+            [
+                {"index": choice, "delta": {}, "logprobs": None, "finish_reason": finish}
+                for choice in range(self._plan.choices)
+            ]
+        )
+
+    def _error_choice(self, choice: int) -> dict[str, object]:
+        return {"index": choice, "delta": {"content": ""}, "logprobs": None, "finish_reason": "error"}
 
     def malformed(self) -> bytes:
         return sse_truncated(self._delta({"content": " broken"}, 0))
 
-    def whole(self, pieces: Sequence[str], timing: Timing) -> object:
+    def _message(self, pieces: Sequence[str], choice: int) -> dict[str, object]:
         plan = self._plan
         message: dict[str, object] = {"role": "assistant", "content": "".join(pieces)}
         if plan.tool_call:
             message["content"] = None
             message["tool_calls"] = [
                 {
-                    "id": self._call_id,
+                    "id": self._tool_call_id(choice),
                     "type": "function",
                     "function": {"name": plan.tool_name, "arguments": "".join(pieces)},
                 }
             ]
         message["refusal"] = None
+        return message
+
+    def whole(self, pieces: Sequence[str], timing: Timing) -> object:
+        plan = self._plan
         return {
             "id": self._id,
             "object": "chat.completion",
             "created": self._created,
             "model": plan.model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}],
-            "usage": usage(plan.input_tokens, plan.output_tokens),
+            "choices": [
+                {
+                    "index": c,
+                    "message": self._message(pieces, c),
+                    "logprobs": None,
+                    "finish_reason": plan.finish,
+                }
+                for c in range(plan.choices)
+            ],
+            "usage": usage(plan.input_tokens, plan.all_output_tokens),
         }
 
 
@@ -180,30 +240,35 @@ class CompletionGeneration(_ChoicesGeneration):
 
     _object = "text_completion"
 
-    def _text(self, text: str, finish: str | None, completion: int) -> dict[str, object]:
-        return self._chunk([_text_choice(text, finish)], completion)
+    def _text(self, text: str, finish: str | None, completion: int, choice: int = 0) -> dict[str, object]:
+        return self._chunk([_text_choice(text, finish, choice)], completion)
 
     def opening(self) -> list[bytes]:
         return []
 
     def token(self, index: int, piece: str) -> bytes:
-        return sse(self._text(piece, None, index + 1))
+        n = self._plan.choices
+        return b"".join(sse(self._text(piece, None, index * n + c + 1, c)) for c in range(n))
 
     def closing(self, timing: Timing) -> list[bytes]:
-        return self._closing(_text_choice("", self._plan.finish))
+        return self._closing([_text_choice("", self._plan.finish, c) for c in range(self._plan.choices)])
+
+    def _error_choice(self, choice: int) -> dict[str, object]:
+        return _text_choice("", "error", choice)
 
     def malformed(self) -> bytes:
         return sse_truncated(self._text(" broken", None, 0))
 
     def whole(self, pieces: Sequence[str], timing: Timing) -> object:
         plan = self._plan
-        chunk = self._text("".join(pieces), plan.finish, plan.output_tokens)
-        chunk["usage"] = usage(plan.input_tokens, plan.output_tokens)
+        text = "".join(pieces)
+        chunk = self._chunk([_text_choice(text, plan.finish, c) for c in range(plan.choices)], 0)
+        chunk["usage"] = usage(plan.input_tokens, plan.all_output_tokens)
         return chunk
 
 
-def _text_choice(text: str, finish: str | None) -> dict[str, object]:
-    return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
+def _text_choice(text: str, finish: str | None, choice: int = 0) -> dict[str, object]:
+    return {"text": text, "index": choice, "logprobs": None, "finish_reason": finish}
 
 
 def _build_chat(
@@ -213,7 +278,9 @@ def _build_chat(
     state: SimulatorState,
 ) -> Prepared:
     prompt = list(collect_text(body.get("messages")))
-    plan = plan_request(body, controls, settings.model, prompt=prompt, max_tokens=_max_tokens(body))
+    plan = plan_request(
+        body, controls, settings.model, prompt=prompt, max_tokens=_max_tokens(body), choices=_choices(body)
+    )
     return _prepare(body, plan, ChatGeneration, state.next_id("chatcmpl-"))
 
 
@@ -225,7 +292,13 @@ def _build_completion(
 ) -> Prepared:
     prompt = list(collect_text(body.get("prompt")))
     plan = plan_request(
-        body, controls, settings.model, prompt=prompt, max_tokens=_max_tokens(body), tools_supported=False
+        body,
+        controls,
+        settings.model,
+        prompt=prompt,
+        max_tokens=_max_tokens(body),
+        tools_supported=False,
+        choices=_choices(body),
     )
     return _prepare(body, plan, CompletionGeneration, state.next_id("cmpl-"))
 

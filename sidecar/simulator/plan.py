@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sidecar.simulator.body import first_tool_name, get_str
 from sidecar.simulator.controls import Controls
-from sidecar.simulator.settings import FaultName, FinishName
+from sidecar.simulator.settings import FaultName, FinishName, StreamVariant
 from sidecar.simulator.text import (
     TOOL_NAME,
     count_words,
@@ -36,10 +36,20 @@ class Plan:
     itl_s: float
     stall_s: float
     oversize_bytes: int
+    stream: frozenset[StreamVariant] = frozenset()
+    """The stream variants asked for (``x-sim-stream``)."""
+    choices: int = 1
+    """Completions generated (OpenAI's ``n``): each gets the same pieces."""
 
     @property
     def output_tokens(self) -> int:
+        """Output tokens of one choice."""
         return len(self.pieces)
+
+    @property
+    def all_output_tokens(self) -> int:
+        """Output tokens of every choice together (what the usage reports)."""
+        return len(self.pieces) * self.choices
 
     @property
     def fault_index(self) -> int:
@@ -71,6 +81,7 @@ def make_plan(
     max_tokens: int | None,
     tools_supported: bool = True,
     tool_name: str | None = None,
+    choices: int = 1,
 ) -> Plan:
     """Apply the request's max-tokens cap and the forced finish reason to the controls."""
     count = controls.tokens
@@ -96,6 +107,8 @@ def make_plan(
         itl_s=controls.itl_ms / 1000.0,
         stall_s=controls.stall_ms / 1000.0,
         oversize_bytes=controls.oversize_bytes,
+        stream=controls.stream,
+        choices=choices,
     )
 
 
@@ -107,6 +120,7 @@ def plan_request(
     prompt: Sequence[str],
     max_tokens: int | None,
     tools_supported: bool = True,
+    choices: int = 1,
 ) -> Plan:
     """:func:`make_plan` for a request body: its ``model`` (else ``default_model``) and, where the
     API has tools, the name of its first declared tool."""
@@ -117,4 +131,5 @@ def plan_request(
         max_tokens=max_tokens,
         tools_supported=tools_supported,
         tool_name=first_tool_name(body.get("tools")) if tools_supported else None,
+        choices=choices,
     )

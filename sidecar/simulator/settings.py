@@ -7,9 +7,15 @@ from typing import Final, Literal, get_args
 
 FinishName = Literal["stop", "length", "content_filter", "tool_calls"]
 FaultName = Literal["429", "500", "crash", "malformed", "oversize", "stall", "error-event"]
+StreamVariant = Literal["no-done", "error-usage", "stopped-flags"]
+"""Stream shapes of real servers (``x-sim-stream``): OpenAI-format streams that end without
+``data: [DONE]`` (Perplexity, Cerebras); an in-stream error chunk that carries the usage of what
+was sent (OpenRouter; with the ``error-event`` fault); llama.cpp's older ``stopped_*`` booleans
+instead of ``stop_type``."""
 
 FINISH_NAMES: Final[frozenset[str]] = frozenset(get_args(FinishName))
 FAULT_NAMES: Final[frozenset[str]] = frozenset(get_args(FaultName))
+STREAM_VARIANTS: Final[frozenset[str]] = frozenset(get_args(StreamVariant))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +35,8 @@ class SimulatorSettings:
     """Forced finish reason (``x-sim-finish``); ``None`` means natural (stop, or length when cut)."""
     fault: FaultName | None = None
     """Fault injected into every request (``x-sim-fault``); ``None`` means none."""
+    stream: frozenset[StreamVariant] = frozenset()
+    """Stream variants of every response (``x-sim-stream``, comma-separated); empty means none."""
     oversize_bytes: int = 2 * 1024 * 1024
     """Size of the one huge chunk of the ``oversize`` fault (``x-sim-oversize-bytes``)."""
     stall_ms: float = 300_000.0
@@ -62,5 +70,7 @@ class SimulatorSettings:
             raise ValueError(f"finish must be one of {sorted(FINISH_NAMES)}")
         if self.fault is not None and self.fault not in FAULT_NAMES:
             raise ValueError(f"fault must be one of {sorted(FAULT_NAMES)}")
+        if not self.stream <= STREAM_VARIANTS:
+            raise ValueError(f"stream variants must be among {sorted(STREAM_VARIANTS)}")
         if not self.models:
             raise ValueError("models must not be empty")

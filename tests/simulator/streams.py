@@ -45,6 +45,8 @@ class Api:
             return payload.get("type") == "response.output_text.delta"
         if self.name == "anthropic":
             return payload.get("type") == "content_block_delta"
+        if self.name == "llamacpp":
+            return payload.get("stop") is False and bool(payload.get("content"))
         message = payload.get("message") or {}
         return not payload.get("done") and bool(payload.get("response") or message.get("content"))
 
@@ -57,6 +59,8 @@ class Api:
             return payload.get("type") in ("response.completed", "response.incomplete")
         if self.name == "anthropic":
             return payload.get("type") == "message_stop"
+        if self.name == "llamacpp":
+            return payload.get("stop") is True
         return payload.get("done") is True
 
     def is_error(self, payload: object) -> bool:
@@ -74,6 +78,7 @@ APIS = [
     Api("anthropic", "/v1/messages", {**_chat(), "max_tokens": 100}, sse=True),
     Api("ollama-chat", "/api/chat", _chat(), sse=False),
     Api("ollama-generate", "/api/generate", {"model": "m", "prompt": "hi"}, sse=False),
+    Api("llamacpp", "/completion", {"prompt": "hi", "stream": True}, sse=True),
 ]
 
 

@@ -123,7 +123,7 @@ async def test_error_event_mid_stream(http: aiohttp.ClientSession, api: Api) -> 
 async def test_error_event_shapes(http: aiohttp.ClientSession) -> None:
     by_name = {api.name: api for api in APIS}
     shapes = {}
-    for name in ("anthropic", "ollama-chat", "openai-chat", "openai-responses"):
+    for name in ("anthropic", "ollama-chat", "openai-chat", "openai-responses", "llamacpp"):
         api = by_name[name]
         received = await fetch(http, api, {**TOKENS, "x-sim-fault": "error-event"})
         frame = next(f for f in api.frames(received.body) if api.is_error(api.payload(f)))
@@ -133,6 +133,7 @@ async def test_error_event_shapes(http: aiohttp.ClientSession) -> None:
     assert isinstance(json.loads(shapes["ollama-chat"])["error"], str)
     assert shapes["openai-chat"].startswith(b'data: {"error":{')
     assert shapes["openai-responses"].startswith(b"event: error\n")
+    assert json.loads(shapes["llamacpp"].removeprefix(b"data: "))["error"]["type"] == "server_error"
 
 
 @pytest.mark.parametrize("status", [429, 500])
@@ -148,6 +149,8 @@ async def test_http_error_before_streaming(http: aiohttp.ClientSession, api: Api
         assert body["error"]["type"] == expected
     elif api.name.startswith("ollama"):
         assert isinstance(body["error"], str)
+    elif api.name == "llamacpp":
+        assert body["error"] == {"code": status, "message": body["error"]["message"], "type": "server_error"}
     else:
         assert body["error"]["type"] == ("requests" if status == 429 else "server_error")
         assert set(body["error"]) == {"message", "type", "param", "code"}
@@ -301,3 +304,85 @@ async def test_non_stream_faults(openai_client: openai.AsyncOpenAI, http: aiohtt
     with pytest.raises(aiohttp.ServerDisconnectedError):
         async with http.post("/api/chat", json={**body, "stream": False}, headers=stall) as r:
             await r.read()
+
+
+# --- stream variants of real servers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", [a for a in APIS if a.name.startswith("openai-c")], ids=lambda a: a.name)
+async def test_no_done_variant_ends_after_the_finish_without_done(
+    http: aiohttp.ClientSession, api: Api
+) -> None:
+    received = await fetch(http, api, {**TOKENS, "x-sim-stream": "no-done"})
+    payloads, bad = parsed(api, received.body)
+    assert (received.error, bad) == (None, 0)
+    assert "[DONE]" not in payloads
+    assert sum(api.is_token(p) for p in payloads) == 6
+    last = payloads[-1]
+    assert isinstance(last, dict)
+    assert last["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_error_usage_variant_is_openrouters_error_chunk(http: aiohttp.ClientSession) -> None:
+    api = next(a for a in APIS if a.name == "openai-chat")
+    headers = {**TOKENS, "x-sim-fault": "error-event", "x-sim-stream": "error-usage"}
+    payloads, _ = parsed(api, (await fetch(http, api, headers)).body)
+    (error,) = [p for p in payloads if api.is_error(p)]
+    assert isinstance(error, dict)
+    assert error["choices"][0]["finish_reason"] == "error"
+    # Half the 6 tokens were sent before the error; the chunk's usage counts them.
+    assert error["usage"]["completion_tokens"] == 3
+    assert payloads[-1] == "[DONE]"
+
+
+@pytest.mark.parametrize(("n_predict", "flag"), [(None, "stopped_eos"), (2, "stopped_limit")])
+async def test_stopped_flags_variant_is_an_older_llamacpp(
+    http: aiohttp.ClientSession, n_predict: int | None, flag: str
+) -> None:
+    api = next(a for a in APIS if a.name == "llamacpp")
+    body = {**api.body, **({"n_predict": n_predict} if n_predict is not None else {})}
+    async with http.post(api.path, json=body, headers={**TOKENS, "x-sim-stream": "stopped-flags"}) as resp:
+        payloads, _ = parsed(api, await resp.read())
+    final = payloads[-1]
+    assert isinstance(final, dict)
+    assert "stop_type" not in final
+    flags = {k: v for k, v in final.items() if k.startswith("stopped_")}
+    assert flags == {f: f == flag for f in ("stopped_eos", "stopped_word", "stopped_limit")}
+    assert final["tokens_predicted"] == (n_predict or 6)
+
+
+async def test_n_streams_every_choice(http: aiohttp.ClientSession) -> None:
+    api = next(a for a in APIS if a.name == "openai-chat")
+    body = {**api.body, "n": 3, "stream_options": {"include_usage": True}}
+    async with http.post(api.path, json=body, headers=TOKENS) as resp:
+        payloads, _ = parsed(api, await resp.read())
+    chunks = [p for p in payloads if isinstance(p, dict) and p["choices"]]
+    text = {
+        i: "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"][0]["index"] == i
+        )
+        for i in range(3)
+    }
+    assert len(set(text.values())) == 1
+    assert all(len(t.split()) == 6 for t in text.values())
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]]
+    assert finishes == ["stop", "stop", "stop"]
+    usage = next(p for p in payloads if isinstance(p, dict) and not p["choices"])["usage"]
+    assert usage["completion_tokens"] == 18
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [
+        ("/v1/chat/completions", {"model": "m", "messages": [], "n": 0}, {}),
+        ("/v1/chat/completions", {"model": "m", "messages": [], "n": 17}, {}),
+        ("/v1/chat/completions", {"model": "m", "messages": []}, {"x-sim-stream": "no-done,sometimes"}),
+        ("/completion", {"prompt": "hi"}, {"x-sim-finish": "content_filter"}),
+    ],
+)
+async def test_variant_requests_the_server_would_refuse_are_400(
+    http: aiohttp.ClientSession, path: str, body: dict[str, object], headers: dict[str, str]
+) -> None:
+    async with http.post(path, json=body, headers=headers) as resp:
+        assert resp.status == 400
+        assert "error" in await resp.json()

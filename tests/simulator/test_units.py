@@ -63,6 +63,7 @@ def test_controls_read_headers() -> None:
         ("x-sim-finish", "eos"),
         ("x-sim-fault", "502"),
         ("x-sim-oversize-bytes", "big"),
+        ("x-sim-stream", "no-done,sometimes"),
     ],
 )
 def test_controls_reject_bad_values(name: str, value: str) -> None:
