@@ -15,11 +15,12 @@ the end) a premature end. Tests write what a body must yield as a list of steps;
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from sidecar.genai.accumulator import MAX_CHOICES, USAGE_FIELD, CallAccumulator
-from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, Usage
+from sidecar.genai.observations import CapturedToolCall, OutputKind, ServerTiming, UpstreamError, Usage
 
 #: Capture limit the recording accumulator uses: far above any test's output.
 CAPTURE_CHARS = 1 << 20
@@ -30,6 +31,38 @@ class OutputChunk:
     kind: OutputKind
     text: str = ""
     choice: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """A tool call capture must keep for ``choice``: its id, name and arguments (the JSON value
+    the argument text encodes, else the text; ``None``: no arguments came), ``truncated`` when
+    the text was cut at the capture bound."""
+
+    id: str | None = None
+    name: str | None = None
+    arguments: Any = None
+    truncated: bool = False
+    choice: int = 0
+
+    def facts(self) -> dict[str, Any]:
+        """The call as a transcript's expected file writes it (absent fields left out)."""
+        found: dict[str, Any] = {"id": self.id, "name": self.name, "arguments": self.arguments}
+        found = {key: value for key, value in found.items() if value is not None}
+        if self.truncated:
+            found["truncated"] = True
+        return found
+
+
+def captured_call(call: CapturedToolCall) -> dict[str, Any]:
+    """What the accumulator kept of a tool call, as :meth:`ToolCall.facts` writes it."""
+    arguments: Any = None
+    if call.arguments:
+        try:
+            arguments = json.loads(call.arguments)
+        except ValueError:
+            arguments = call.arguments
+    return ToolCall(id=call.id, name=call.name, arguments=arguments, truncated=call.truncated).facts()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +99,7 @@ class PrematureEnd:
 
 Step: TypeAlias = (
     OutputChunk
+    | ToolCall
     | Usage
     | FinishReason
     | ResponseInfo
@@ -80,10 +114,12 @@ Step: TypeAlias = (
 @dataclass(frozen=True, slots=True, kw_only=True)
 class State:
     """A response's final state: the output chunks in arrival order as ``(kind, choice)``, the
-    output text per choice and kind, and what the accumulator keeps."""
+    output text and reasoning per choice and kind, the tool calls per choice, and what the
+    accumulator keeps."""
 
     chunks: tuple[tuple[str, int], ...] = ()
     output: dict[int, dict[str, str]] = field(default_factory=dict)
+    tool_calls: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     usage: Usage | None = None
     server_timing: ServerTiming | None = None
     finish_reasons: dict[int, str] = field(default_factory=dict)
@@ -104,21 +140,24 @@ def _replace(old: Any, new: Any) -> Any:
     if old is None:
         return new
     fields = {name: getattr(new, name) for name in new.__slots__}
-    return type(new)(**{k: (v if v is not None else getattr(old, k)) for k, v in fields.items()})
+    return type(new)(**{k: (v if v not in (None, ()) else getattr(old, k)) for k, v in fields.items()})
 
 
 def expect(*steps: Step) -> State:
     """The final state ``steps`` give."""
     chunks: list[tuple[str, int]] = []
     output: dict[int, dict[str, str]] = {}
+    tool_calls: dict[int, list[dict[str, Any]]] = {}
     values: dict[str, Any] = {"finish_reasons": {}}
     fallback: tuple[str, Usage] | None = None
     for step in steps:
         if isinstance(step, OutputChunk):
             chunks.append((step.kind.value, step.choice))
-            if step.text and 0 <= step.choice < MAX_CHOICES:
+            if step.text and step.kind is not OutputKind.TOOL_CALL and 0 <= step.choice < MAX_CHOICES:
                 texts = output.setdefault(step.choice, {})
                 texts[step.kind.value] = texts.get(step.kind.value, "") + step.text
+        elif isinstance(step, ToolCall):
+            tool_calls.setdefault(step.choice, []).append(step.facts())
         elif isinstance(step, Usage):
             if step != Usage():
                 values["usage"] = _replace(values.get("usage"), step)
@@ -147,14 +186,14 @@ def expect(*steps: Step) -> State:
         values["usage_source"] = USAGE_FIELD
     elif fallback is not None:
         values["usage_source"], values["usage"] = fallback
-    return State(chunks=tuple(chunks), output=output, **values)
+    return State(chunks=tuple(chunks), output=output, tool_calls=tool_calls, **values)
 
 
 class RecordingAccumulator(CallAccumulator):
     """An accumulator that also keeps each output chunk's kind and choice, in order."""
 
-    def __init__(self) -> None:
-        super().__init__(capture_bytes=CAPTURE_CHARS)
+    def __init__(self, capture_bytes: int | None = None) -> None:
+        super().__init__(capture_bytes=capture_bytes if capture_bytes is not None else CAPTURE_CHARS)
         self.arrivals: list[tuple[str, int]] = []
 
     def output(self, kind: OutputKind, text: str, choice: int = 0) -> None:
@@ -164,11 +203,18 @@ class RecordingAccumulator(CallAccumulator):
 
 def state_of(acc: RecordingAccumulator) -> State:
     """The final state an accumulator holds."""
+    captured = acc.captured_output()
     return State(
         chunks=tuple(acc.arrivals),
         output={
-            choice: {kind.value: text for kind, text in kinds.items() if text}
-            for choice, kinds in acc.captured_output().items()
+            choice: {kind: text for kind, text in (("text", c.text), ("reasoning", c.reasoning)) if text}
+            for choice, c in captured.items()
+            if c.text or c.reasoning
+        },
+        tool_calls={
+            choice: [captured_call(call) for call in c.tool_calls]
+            for choice, c in captured.items()
+            if c.tool_calls
         },
         usage=acc.usage_report(),
         server_timing=acc.server_timing_report(),
@@ -194,7 +240,12 @@ def apply(acc: CallAccumulator, step: Step) -> int:
             cache_read_tokens=step.cache_read_tokens,
             cache_write_tokens=step.cache_write_tokens,
             reasoning_tokens=step.reasoning_tokens,
+            input_modalities=step.input_modalities or None,
+            output_modalities=step.output_modalities or None,
+            cache_read_modalities=step.cache_read_modalities or None,
         )
+    elif isinstance(step, ToolCall):
+        acc.tool_call(None, call_id=step.id, name=step.name, arguments=step.arguments, choice=step.choice)
     elif isinstance(step, ServerTiming):
         acc.server_timing(
             time_to_first_token_s=step.time_to_first_token_s,

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from sidecar.genai import _fields
 from sidecar.genai.accumulator import CallAccumulator
-from sidecar.genai.observations import OutputKind, RequestInfo
+from sidecar.genai.observations import Modality, ModalityCounts, OutputKind, RequestInfo, modality_counts
 from sidecar.genai.observer import Observer, error_of, event_error, parse, read_error_body
 from sidecar.genai.provider import LLAMA_CPP, is_llamacpp_timings
 from sidecar.wire.events import SSEMessage
@@ -35,6 +35,12 @@ Outputs = list[tuple[OutputKind, str]]
 #: Usage sources of the server counts used when no usage object comes.
 TIMINGS: Final = "timings"
 X_GROQ: Final = "x_groq.usage"
+#: Details keys of the usage breakdown by modality.
+_MODALITY_KEYS: Final = (
+    (Modality.TEXT, "text_tokens"),
+    (Modality.IMAGE, "image_tokens"),
+    (Modality.AUDIO, "audio_tokens"),
+)
 
 
 def chat_usage(acc: CallAccumulator, usage: Any) -> None:
@@ -56,7 +62,9 @@ def responses_usage(acc: CallAccumulator, usage: Any) -> None:
 
 def _usage(acc: CallAccumulator, usage: Any, input_key: str, output_key: str) -> None:
     """Both OpenAI usage styles: the two counts, each with a ``<key>_details`` object holding
-    ``cached_tokens`` (input) or ``reasoning_tokens`` (output)."""
+    ``cached_tokens`` (input) or ``reasoning_tokens`` (output), and the breakdown by modality
+    where the server gives one (``text_tokens``, ``image_tokens``, ``audio_tokens``; for the
+    cached input in ``cached_tokens_details``)."""
     if not isinstance(usage, dict):
         return
     input_details = _fields.get_dict(usage, input_key + "_details")
@@ -66,7 +74,17 @@ def _usage(acc: CallAccumulator, usage: Any, input_key: str, output_key: str) ->
         output_tokens=_fields.get_int(usage, output_key),
         cache_read_tokens=_fields.get_int(input_details, "cached_tokens"),
         reasoning_tokens=_fields.get_int(output_details, "reasoning_tokens"),
+        input_modalities=_modalities(input_details),
+        output_modalities=_modalities(output_details),
+        cache_read_modalities=_modalities(_fields.get_dict(input_details, "cached_tokens_details")),
     )
+
+
+def _modalities(details: dict[str, Any] | None) -> ModalityCounts | None:
+    """The non-zero ``<modality>_tokens`` counts of a details object (None without one)."""
+    if details is None:
+        return None
+    return modality_counts((modality, _fields.get_int(details, key)) for modality, key in _MODALITY_KEYS)
 
 
 def llamacpp_timings(acc: CallAccumulator, timings: Any) -> None:
@@ -153,12 +171,12 @@ class ChoicesObserver(Observer):
         self._head: tuple[Any, ...] = ()
 
     @abstractmethod
-    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
-        """The outputs one choice carries (its delta, or its whole message when ``whole``)."""
+    def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
+        """The outputs choice ``index`` carries (its delta, or its whole message when ``whole``)."""
 
-    def _chunk_output(self, choice: dict[str, Any]) -> tuple[OutputKind, str] | None:
-        """The one output a streamed chunk's choice carries, or ``None``."""
-        found = self._outputs(choice, whole=False)
+    def _chunk_output(self, choice: dict[str, Any], index: int) -> tuple[OutputKind, str] | None:
+        """The one output a streamed chunk's choice ``index`` carries, or ``None``."""
+        found = self._outputs(choice, index, whole=False)
         return found[0] if found else None
 
     def _on_message(self, message: SSEMessage) -> None:
@@ -209,10 +227,10 @@ class ChoicesObserver(Observer):
                 if type(index) is not int:
                     index = choice_index(choice)
                 if whole:
-                    for kind, text in self._outputs(choice, whole=True):
+                    for kind, text in self._outputs(choice, index, whole=True):
                         acc.output(kind, text, index)
                 else:
-                    output = self._chunk_output(choice)
+                    output = self._chunk_output(choice, index)
                     if output is not None:
                         acc.output(output[0], output[1], index)
                 reason = choice.get("finish_reason")

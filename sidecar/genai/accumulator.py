@@ -29,21 +29,43 @@ keeps (and only when capture is on). The rules, written once for every dialect:
   capped at ``MAX_VALUE_CHARS`` characters by :func:`cap`: a longer one keeps its first
   ``MAX_VALUE_CHARS`` characters and ends in ``…`` (so it stays recognisably cut, and the
   metric cardinality guard, which refuses values longer than the cap, reports it as ``_OTHER``).
+* **Usage by modality** (the provider's own breakdown: OpenAI ``*_tokens_details`` text / audio /
+  image counts, Gemini ``*TokensDetails``): follows the usage rule; only non-zero counts are kept.
 * **Output chunks**: each output-carrying event counts one chunk per choice it carries output for;
-  with capture on, the text is kept per choice and kind, at most ``capture_bytes`` characters each.
+  with capture on, text and reasoning are kept per choice and kind, at most ``capture_bytes``
+  characters each.
+* **Tool calls** (capture on only; an observer calls :meth:`CallAccumulator.tool_call` only when
+  :attr:`CallAccumulator.capturing`, and only for events that carry a tool call): kept per choice by
+  the provider's index (a call sent whole, without one, is a new call), at most
+  :data:`MAX_TOOL_CALLS` per choice. The first non-empty id and name stay (capped like every
+  string); a different id at an index already taken starts a new call. Argument deltas are appended;
+  whole arguments (a ``.done`` event, a non-streamed body, a provider that sends calls whole)
+  replace what was kept. A choice's argument text is at most ``capture_bytes`` characters over all
+  its calls; a call cut there is marked truncated.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-from sidecar.genai.observations import OutputKind, ServerTiming, UpstreamError, Usage
+from sidecar import _json
+from sidecar.genai.observations import (
+    CapturedChoice,
+    CapturedToolCall,
+    ModalityCounts,
+    OutputKind,
+    ServerTiming,
+    UpstreamError,
+    Usage,
+)
 
 #: :attr:`CallAccumulator.usage_source` of counts read from the response's usage object.
 USAGE_FIELD: Final = "usage"
 
 #: Highest choice index (exclusive) tracked for finish reasons, choices and captured output.
 MAX_CHOICES: Final = 128
+#: Most tool calls captured per choice (the rest are not captured).
+MAX_TOOL_CALLS: Final = 128
 #: Longest string kept from a response (or, through :func:`cap`, from a request) for telemetry.
 MAX_VALUE_CHARS: Final = 256
 _CUT: Final = "…"
@@ -52,6 +74,74 @@ _CUT: Final = "…"
 def cap(value: str) -> str:
     """``value``, or its first :data:`MAX_VALUE_CHARS` characters and ``…`` when longer."""
     return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + _CUT
+
+
+class _ToolCall:
+    """One captured tool call while the response streams."""
+
+    __slots__ = ("call_id", "name", "parts", "size", "truncated")
+
+    def __init__(self) -> None:
+        self.call_id: str | None = None
+        self.name: str | None = None
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def report(self) -> CapturedToolCall:
+        return CapturedToolCall(
+            id=self.call_id, name=self.name, arguments="".join(self.parts), truncated=self.truncated
+        )
+
+
+class _ChoiceToolCalls:
+    """The captured tool calls of one choice: in the order they started, found by index."""
+
+    __slots__ = ("by_index", "calls", "size")
+
+    def __init__(self) -> None:
+        self.calls: list[_ToolCall] = []
+        self.by_index: dict[int, _ToolCall] = {}
+        self.size = 0
+
+    def call(self, index: int | None, call_id: str | None) -> _ToolCall | None:
+        """The call at ``index``; a new one when there is none, when ``call_id`` names another,
+        or when ``index`` is None (a call sent whole)."""
+        found = self.by_index.get(index) if index is not None else None
+        if found is None or (call_id is not None and found.call_id not in (None, call_id)):
+            if len(self.calls) >= MAX_TOOL_CALLS:
+                return None
+            found = _ToolCall()
+            self.calls.append(found)
+            if index is not None:
+                self.by_index[index] = found
+        return found
+
+    def keep(self, call: _ToolCall, text: str, limit: int, *, replace: bool) -> None:
+        """Append (or, with ``replace``, set) ``call``'s argument text within ``limit``."""
+        if replace:
+            self.size -= call.size
+            call.parts.clear()
+            call.size = 0
+            call.truncated = False
+        room = limit - self.size
+        if len(text) > room:
+            text = text[: max(room, 0)]
+            call.truncated = True
+        if text:
+            call.parts.append(text)
+            call.size += len(text)
+            self.size += len(text)
+
+
+def _arguments_text(value: Any) -> str:
+    """Whole tool-call arguments as text: a string as it is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return _json.dumps_str(value)
+    except TypeError:  # nesting deeper than the serialiser allows
+        return ""
 
 
 class CallAccumulator:
@@ -63,6 +153,8 @@ class CallAccumulator:
         "_captured",
         "_fallback",
         "_fallback_source",
+        "_tool_calls",
+        "cache_read_modalities",
         "cache_read_tokens",
         "cache_write_tokens",
         "choices",
@@ -71,8 +163,10 @@ class CallAccumulator:
         "error_type",
         "failed",
         "finish_reasons",
+        "input_modalities",
         "input_tokens",
         "output_chunks",
+        "output_modalities",
         "output_tokens",
         "oversize",
         "premature",
@@ -93,6 +187,9 @@ class CallAccumulator:
         self.cache_read_tokens: int | None = None
         self.cache_write_tokens: int | None = None
         self.reasoning_tokens: int | None = None
+        self.input_modalities: ModalityCounts = ()
+        self.output_modalities: ModalityCounts = ()
+        self.cache_read_modalities: ModalityCounts = ()
         self.server_ttft_s: float | None = None
         self.server_tpot_s: float | None = None
         self.server_duration_s: float | None = None
@@ -114,8 +211,10 @@ class CallAccumulator:
         self.choices: set[int] = set()
         self._capture_bytes = capture_bytes
         self._capture: dict[int, dict[OutputKind, list[str]]] | None = None
+        self._tool_calls: dict[int, _ChoiceToolCalls] | None = None
         if capture_bytes is not None:
             self._capture = {}
+            self._tool_calls = {}
         self._captured: dict[tuple[int, OutputKind], int] = {}
         self._fallback: Usage | None = None
         self._fallback_source: str | None = None
@@ -123,12 +222,48 @@ class CallAccumulator:
     # ------------------------------------------------------------------ written by dialects
 
     def output(self, kind: OutputKind, text: str, choice: int = 0) -> None:
-        """One output chunk for ``choice`` (text, tool call or reasoning)."""
+        """One output chunk for ``choice`` (text, tool call or reasoning). With capture on, text
+        and reasoning are kept; a tool call's ``text`` is not (see :meth:`tool_call`)."""
         self.output_chunks += 1
         if 0 <= choice < MAX_CHOICES:
             self.choices.add(choice)
-            if self._capture is not None and text:
+            if self._capture is not None and text and kind is not OutputKind.TOOL_CALL:
                 self._keep(self._capture, kind, text, choice)
+
+    def tool_call(
+        self,
+        index: int | None,
+        *,
+        call_id: object = None,
+        name: object = None,
+        delta: object = None,
+        arguments: object = None,
+        choice: int = 0,
+    ) -> None:
+        """Capture: what one event says of the tool call at ``index`` of ``choice`` (``None``: a
+        new call, for providers that send each call whole): its id and name, an argument ``delta``
+        (text appended) or its whole ``arguments`` (replacing the text kept; a JSON string, or a
+        value serialised as JSON). Counts no output chunk (the observer reports the chunk with
+        :meth:`output`); does nothing when capture is off."""
+        tool_calls = self._tool_calls
+        if tool_calls is None or not 0 <= choice < MAX_CHOICES:
+            return
+        per_choice = tool_calls.get(choice)
+        if per_choice is None:
+            per_choice = tool_calls[choice] = _ChoiceToolCalls()
+        kept_id = cap(call_id) if isinstance(call_id, str) and call_id else None
+        call = per_choice.call(index, kept_id)
+        if call is None:
+            return
+        if call.call_id is None:
+            call.call_id = kept_id
+        if call.name is None and isinstance(name, str) and name:
+            call.name = cap(name)
+        limit = self._capture_bytes or 0
+        if arguments is not None:
+            per_choice.keep(call, _arguments_text(arguments), limit, replace=True)
+        if isinstance(delta, str) and delta:
+            per_choice.keep(call, delta, limit, replace=False)
 
     def usage(
         self,
@@ -138,8 +273,12 @@ class CallAccumulator:
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
         reasoning_tokens: int | None = None,
+        input_modalities: ModalityCounts | None = None,
+        output_modalities: ModalityCounts | None = None,
+        cache_read_modalities: ModalityCounts | None = None,
     ) -> None:
-        """Token counts as reported so far: each given field replaces the earlier value."""
+        """Token counts as reported so far: each given field replaces the earlier value (a
+        breakdown by modality as well)."""
         if input_tokens is not None:
             self.input_tokens = input_tokens
         if output_tokens is not None:
@@ -150,6 +289,12 @@ class CallAccumulator:
             self.cache_write_tokens = cache_write_tokens
         if reasoning_tokens is not None:
             self.reasoning_tokens = reasoning_tokens
+        if input_modalities is not None:
+            self.input_modalities = input_modalities
+        if output_modalities is not None:
+            self.output_modalities = output_modalities
+        if cache_read_modalities is not None:
+            self.cache_read_modalities = cache_read_modalities
 
     def fallback_usage(self, source: str, *, input_tokens: int | None, output_tokens: int | None) -> None:
         """Counts from outside a usage object (``source`` names where), used only without one."""
@@ -241,6 +386,9 @@ class CallAccumulator:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
+            input_modalities=self.input_modalities,
+            output_modalities=self.output_modalities,
+            cache_read_modalities=self.cache_read_modalities,
         )
 
     @property
@@ -266,14 +414,20 @@ class CallAccumulator:
             return None
         return UpstreamError(type=self.error_type, message=self.error_message)
 
-    def captured_output(self) -> dict[int, dict[OutputKind, str]]:
-        """Captured output text per choice and kind (empty when capture is off)."""
-        if self._capture is None:
+    def captured_output(self) -> dict[int, CapturedChoice]:
+        """Captured output per choice: text, reasoning and tool calls (empty when capture is off)."""
+        if self._capture is None or self._tool_calls is None:
             return {}
-        return {
-            choice: {kind: "".join(parts) for kind, parts in kinds.items()}
-            for choice, kinds in self._capture.items()
-        }
+        out: dict[int, CapturedChoice] = {}
+        for choice in sorted(self._capture.keys() | self._tool_calls.keys()):
+            kinds = self._capture.get(choice, {})
+            calls = self._tool_calls.get(choice)
+            out[choice] = CapturedChoice(
+                text="".join(kinds.get(OutputKind.TEXT, ())),
+                reasoning="".join(kinds.get(OutputKind.REASONING, ())),
+                tool_calls=tuple(call.report() for call in calls.calls) if calls is not None else (),
+            )
+        return out
 
     # ------------------------------------------------------------------ internals
 

@@ -9,10 +9,11 @@ Stream: named SSE events, ``message_start`` -> per block ``content_block_start``
 ``content_block_delta`` / ``content_block_stop`` -> ``message_delta`` -> ``message_stop``, with
 ``ping`` anywhere and ``error`` events. Output-carrying events are the non-empty
 ``text_delta``, ``input_json_delta`` (tool call) and ``thinking_delta`` (reasoning) deltas, and a
-block start that already holds text; ``signature_delta`` and ``citations_delta`` carry no
-output. ``message_start`` gives the id, model and the input usage (its ``output_tokens`` is a
-placeholder for output not yet written, never read: a stream cut before ``message_delta`` has
-no output count); ``message_delta`` gives
+block start that already holds text (with capture on, a ``tool_use`` block start gives the
+call's id and name, kept by the block's ``index``, and its deltas the input JSON);
+``signature_delta`` and ``citations_delta`` carry no output. ``message_start`` gives the id,
+model and the input usage (its ``output_tokens`` is a placeholder for output not yet written,
+never read: a stream cut before ``message_delta`` has no output count); ``message_delta`` gives
 ``stop_reason`` and usage that is cumulative, so each report replaces the last.
 
 Usage: the conventions count cached tokens in the input, so input =
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sidecar import _json
 from sidecar.genai import _fields, _request
 from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.content import RequestContent
@@ -35,15 +35,15 @@ from sidecar.genai.observations import Operation, OutputKind, RequestInfo
 from sidecar.genai.observer import Observer, event_error, parse, read_error_body
 from sidecar.wire.events import SSEMessage
 
-#: Delta type -> (kind of output, field holding its text).
+#: Text and reasoning delta type -> (kind of output, field holding its text); a tool call's
+#: ``input_json_delta`` is read apart.
 _DELTAS: Final = {
     "text_delta": (OutputKind.TEXT, "text"),
-    "input_json_delta": (OutputKind.TOOL_CALL, "partial_json"),
     "thinking_delta": (OutputKind.REASONING, "thinking"),
 }
 
 #: Content block type -> kind of output and the field holding its text (block starts and
-#: whole bodies); a ``tool_use`` block's text is its ``input`` serialised as JSON.
+#: whole bodies); ``tool_use`` blocks are read apart.
 _BLOCKS: Final = {
     "text": (OutputKind.TEXT, "text"),
     "thinking": (OutputKind.REASONING, "thinking"),
@@ -72,12 +72,20 @@ class AnthropicObserver(Observer):
         kind = _fields.get_str(obj, "type") or message.event
         if kind == "content_block_delta":
             delta = _fields.get_dict(obj, "delta")
-            spec = _DELTAS.get(_fields.get_str(delta, "type") or "")
-            text = _fields.get_str(delta, spec[1]) if spec is not None else None
-            if spec is not None and text:
-                acc.output(spec[0], text)
+            delta_type = _fields.get_str(delta, "type") or ""
+            spec = _DELTAS.get(delta_type)
+            if spec is not None:
+                text = _fields.get_str(delta, spec[1])
+                if text:
+                    acc.output(spec[0], text)
+            elif delta_type == "input_json_delta":
+                fragment = _fields.get_str(delta, "partial_json")
+                if fragment:
+                    acc.output(OutputKind.TOOL_CALL, "")
+                    if acc.capturing:
+                        acc.tool_call(_block_index(obj), delta=fragment)
         elif kind == "content_block_start":
-            self._block(_fields.get_dict(obj, "content_block"), whole=False)
+            self._block(_fields.get_dict(obj, "content_block"), _block_index(obj), whole=False)
         elif kind == "message_start":
             message_obj = _fields.get_dict(obj, "message") or {}
             acc.identify(message_obj.get("model"), message_obj.get("id"))
@@ -101,24 +109,31 @@ class AnthropicObserver(Observer):
         if read_error_body(acc, value):
             return True
         acc.identify(value.get("model"), value.get("id"))
-        for block in _fields.get_list(value, "content") or ():
-            self._block(block, whole=True)
+        for index, block in enumerate(_fields.get_list(value, "content") or ()):
+            self._block(block, index, whole=True)
         reason = _fields.get_str(value, "stop_reason")
         if reason:
             acc.finish_reason(reason)
         self._usage(value.get("usage"))
         return True
 
-    def _block(self, block: Any, *, whole: bool) -> None:
-        """A content block: at a block start only text already present counts as output."""
+    def _block(self, block: Any, index: int, *, whole: bool) -> None:
+        """Content block ``index``: at a block start only text already present counts as
+        output; a ``tool_use`` block gives the call's id and name (and, whole, its input; a
+        block start's ``input`` is a placeholder for the deltas that follow)."""
+        acc = self.acc
         kind = _fields.get_str(block, "type")
         if kind in _BLOCKS:
             output, key = _BLOCKS[kind]
             text = _fields.get_str(block, key)
             if text:
-                self.acc.output(output, text)
-        elif whole and kind == "tool_use":
-            self.acc.output(OutputKind.TOOL_CALL, _tool_input(block))
+                acc.output(output, text)
+        elif kind == "tool_use" and isinstance(block, dict):
+            if whole:
+                acc.output(OutputKind.TOOL_CALL, "")
+            if acc.capturing:
+                arguments = block.get("input") if whole else None
+                acc.tool_call(index, call_id=block.get("id"), name=block.get("name"), arguments=arguments)
 
     def _usage(self, usage: Any, *, output: bool = True) -> None:
         """Cumulative usage: fields a later event omits keep their earlier values. Without
@@ -148,14 +163,9 @@ class AnthropicObserver(Observer):
         )
 
 
-def _tool_input(block: Any) -> str:
-    value = block.get("input") if isinstance(block, dict) else None
-    if value is None:
-        return ""
-    try:
-        return _json.dumps_str(value)
-    except TypeError:  # nesting deeper than the serialiser allows
-        return ""
+def _block_index(event: dict[str, Any]) -> int:
+    index = _fields.get_int(event, "index")
+    return index if index is not None else 0
 
 
 def _output_type(obj: dict[str, Any]) -> str | None:

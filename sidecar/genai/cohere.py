@@ -28,7 +28,7 @@ from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
-from sidecar.genai.observer import Observer, first_output, tool_call_text
+from sidecar.genai.observer import Observer, first_output, keep_whole_calls
 from sidecar.wire.events import SSEMessage
 
 _OUTPUT_TYPES: Final = {"json_object": "json", "text": "text"}
@@ -77,10 +77,17 @@ class CohereObserver(Observer):
         elif kind == "tool-plan-delta":
             found = first_output(reasoning=get_str(delta_message, "tool_plan"))
         elif kind in ("tool-call-start", "tool-call-delta"):
-            calls = get_dict(delta_message, "tool_calls")
-            arguments = get_str(get_dict(calls, "function"), "arguments")
-            if calls is not None:
-                found = (OutputKind.TOOL_CALL, arguments or "")
+            call = get_dict(delta_message, "tool_calls")
+            if call is not None:
+                found = (OutputKind.TOOL_CALL, "")
+                if acc.capturing:
+                    function = get_dict(call, "function")
+                    acc.tool_call(
+                        get_int(value, "index") or 0,
+                        call_id=call.get("id"),
+                        name=get_str(function, "name"),
+                        delta=get_str(function, "arguments"),
+                    )
         elif kind == "message-end":
             self._end(delta)
         if found is not None:
@@ -105,8 +112,11 @@ class CohereObserver(Observer):
             return
         acc.identify(None, get_str(body, "id"))
         if isinstance(message, dict):
+            calls = get_list(message, "tool_calls")
+            if calls and acc.capturing:
+                keep_whole_calls(acc, calls)
             found = first_output(
-                tool_calls=tool_call_text(get_list(message, "tool_calls")),
+                tool_calls=bool(calls),
                 text=text_of(message.get("content")),
                 reasoning=get_str(message, "tool_plan"),
             )

@@ -12,7 +12,9 @@ one JSON object per event. Each object has ``candidates[]`` (``index``, omitted 
 Usage (``usageMetadata``, the latest chunk's values replace earlier ones): input =
 ``promptTokenCount`` (cached content included), output = ``candidatesTokenCount +
 thoughtsTokenCount`` (candidates exclude thoughts), cache read = ``cachedContentTokenCount``,
-reasoning = ``thoughtsTokenCount``.
+reasoning = ``thoughtsTokenCount``. The breakdowns by modality (``promptTokensDetails``,
+``candidatesTokensDetails``, ``cacheTokensDetails``: ``[{modality, tokenCount}]``) are read from
+the final object (the one with the finish reason); ``TEXT``, ``IMAGE`` and ``AUDIO`` are kept.
 
 Called as Google's own SDKs call it (``$alt=json;enum-encoding=int``), ``finishReason`` and
 ``blockReason`` are numbers (1 = ``STOP``): they are read by the proto's enum numbers.
@@ -31,13 +33,19 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from sidecar import _json
-from sidecar.genai._fields import get_dict, get_float, get_int, get_stop, get_str
+from sidecar.genai._fields import get_dict, get_float, get_int, get_list, get_stop, get_str
 from sidecar.genai._request import route
 from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
-from sidecar.genai.observations import Operation, OutputKind, RequestInfo
+from sidecar.genai.observations import (
+    Modality,
+    ModalityCounts,
+    Operation,
+    OutputKind,
+    RequestInfo,
+    modality_counts,
+)
 from sidecar.genai.observer import Observer, first_output, list_of_dicts, native_error
 from sidecar.wire.events import SSEMessage
 
@@ -72,6 +80,27 @@ _BLOCK_NUMBERS: Final = (
     "PROHIBITED_CONTENT",
     "IMAGE_SAFETY",
 )
+
+
+#: ``ModalityTokenCount.modality`` by number (``google/ai/generativelanguage/v1beta/content.proto``
+#: ``Modality``), and the names read as a token modality (video and document tokens are not one
+#: of the conventions' modalities: they stay in the rest, reported as ``unknown``).
+_MODALITY_NUMBERS: Final = ("MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT")
+_MODALITIES: Final = {"TEXT": Modality.TEXT, "IMAGE": Modality.IMAGE, "AUDIO": Modality.AUDIO}
+
+
+def _modalities(meta: dict[str, Any], key: str) -> ModalityCounts | None:
+    """A ``[{modality, tokenCount}]`` breakdown as modality counts (None when absent)."""
+    entries = get_list(meta, key)
+    if entries is None:
+        return None
+    pairs: list[tuple[Modality, int | None]] = []
+    for entry in entries:
+        name = enum_name(entry.get("modality"), _MODALITY_NUMBERS) if isinstance(entry, dict) else None
+        modality = _MODALITIES.get(name) if name is not None else None
+        if modality is not None:
+            pairs.append((modality, get_int(entry, "tokenCount")))
+    return modality_counts(pairs)
 
 
 def enum_name(value: Any, names: tuple[str, ...]) -> str | None:
@@ -128,7 +157,7 @@ class GeminiObserver(Observer):
         reasons = False
         for candidate in list_of_dicts(obj, "candidates"):
             choice = get_int(candidate, "index") or 0
-            found = self._candidate_output(candidate)
+            found = self._candidate_output(candidate, choice)
             if found is not None:
                 acc.output(found[0], found[1], choice)
             reason = enum_name(candidate.get("finishReason"), _FINISH_NUMBERS)
@@ -136,36 +165,47 @@ class GeminiObserver(Observer):
                 acc.finish_reason(reason, choice)
                 self._finished.add(choice)
                 reasons = True
-        self._metadata(get_dict(obj, "usageMetadata"))
         feedback = get_dict(obj, "promptFeedback")
         blocked = enum_name(feedback.get("blockReason"), _BLOCK_NUMBERS) if feedback is not None else None
+        # The breakdowns by modality: read from the final object only (a finish reason or a
+        # blocked prompt), not from every chunk's usageMetadata.
+        self._metadata(get_dict(obj, "usageMetadata"), details=reasons or bool(blocked))
         if blocked and not reasons:
             acc.finish_reason(blocked)
         expected = self.request.choice_count or 1
         if blocked or len(self._finished) >= expected:
             acc.terminal()
 
-    @staticmethod
-    def _candidate_output(candidate: dict[str, Any]) -> tuple[OutputKind, str] | None:
+    def _candidate_output(self, candidate: dict[str, Any], choice: int) -> tuple[OutputKind, str] | None:
         texts: list[str] = []
         thoughts: list[str] = []
-        calls: list[Any] = []
+        calls = False
         for part in list_of_dicts(get_dict(candidate, "content"), "parts"):
             call = get_dict(part, "functionCall")
             if call is not None:
-                calls.append(call)
+                calls = True
+                if self.acc.capturing:  # each functionCall part is one whole call
+                    self.acc.tool_call(
+                        None,
+                        call_id=call.get("id"),
+                        name=call.get("name"),
+                        arguments=call.get("args"),
+                        choice=choice,
+                    )
             text = get_str(part, "text")
             if text:
                 (thoughts if part.get("thought") is True else texts).append(text)
-        return first_output(
-            tool_calls=_json.dumps_str(calls) if calls else None,
-            text="".join(texts),
-            reasoning="".join(thoughts),
-        )
+        return first_output(tool_calls=calls, text="".join(texts), reasoning="".join(thoughts))
 
-    def _metadata(self, meta: dict[str, Any] | None) -> None:
+    def _metadata(self, meta: dict[str, Any] | None, *, details: bool) -> None:
         if meta is None:
             return
+        if details:
+            self.acc.usage(
+                input_modalities=_modalities(meta, "promptTokensDetails"),
+                output_modalities=_modalities(meta, "candidatesTokensDetails"),
+                cache_read_modalities=_modalities(meta, "cacheTokensDetails"),
+            )
         candidates = get_int(meta, "candidatesTokenCount")
         thoughts = get_int(meta, "thoughtsTokenCount")
         output = None

@@ -8,6 +8,7 @@ never invents a value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -27,6 +28,28 @@ class OutputKind(StrEnum):
     TEXT = "text"
     TOOL_CALL = "tool_call"
     REASONING = "reasoning"
+
+
+class Modality(StrEnum):
+    """Token modalities a provider's usage breakdown can name (``gen_ai.token.modality``)."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+
+
+#: Tokens per modality: ``(modality, count)`` pairs, in :class:`Modality` order, each modality at
+#: most once, no zero counts (see :func:`modality_counts`).
+ModalityCounts = tuple[tuple[Modality, int], ...]
+
+
+def modality_counts(pairs: Iterable[tuple[Modality, int | None]]) -> ModalityCounts:
+    """``pairs`` summed per modality, zero and missing counts dropped, in :class:`Modality` order."""
+    totals: dict[Modality, int] = {}
+    for modality, count in pairs:
+        if count:
+            totals[modality] = totals.get(modality, 0) + count
+    return tuple((m, totals[m]) for m in Modality if totals.get(m, 0) > 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +105,34 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: The provider's breakdown by modality (non-zero counts only, empty when it gives none):
+    #: subsets of ``input_tokens``, ``output_tokens`` and ``cache_read_tokens``.
+    input_modalities: ModalityCounts = ()
+    output_modalities: ModalityCounts = ()
+    cache_read_modalities: ModalityCounts = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapturedToolCall:
+    """One tool call of a choice, as opt-in capture keeps it: the id and name the provider gave
+    (``None`` when it gave none) and the argument text as streamed (a call the provider sends
+    whole has its arguments serialised as JSON). ``truncated``: the text was cut at the capture
+    bound."""
+
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapturedChoice:
+    """What opt-in capture kept of one choice's output: its text, its reasoning and its tool
+    calls in the order they started."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[CapturedToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

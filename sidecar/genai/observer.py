@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sidecar import _json
-from sidecar.genai._fields import get_list, get_str
+from sidecar.genai._fields import get_dict, get_list, get_str
 from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.observations import OutputKind, RequestInfo
 from sidecar.wire.events import JSONDocument, SSEMessage, WireEvent
@@ -173,20 +173,14 @@ def native_error(error: Any) -> tuple[str | None, str | None] | None:
     return None
 
 
-def tool_call_text(calls: list[Any] | None) -> str:
-    """A compact JSON rendering of tool calls, for opt-in capture of the output."""
-    if not calls:
-        return ""
-    return _json.dumps_str(calls)
-
-
 def first_output(
-    *, tool_calls: str | None = None, text: str | None = None, reasoning: str | None = None
+    *, tool_calls: bool = False, text: str | None = None, reasoning: str | None = None
 ) -> tuple[OutputKind, str] | None:
     """The one output kind an event reports for a choice (tool call, text, reasoning): at most
-    one output chunk per choice per event, so time-per-output-chunk samples stay one per chunk."""
+    one output chunk per choice per event, so time-per-output-chunk samples stay one per chunk.
+    A tool call's text is empty: tool calls are captured apart (``CallAccumulator.tool_call``)."""
     if tool_calls:
-        return OutputKind.TOOL_CALL, tool_calls
+        return OutputKind.TOOL_CALL, ""
     if text:
         return OutputKind.TEXT, text
     if reasoning:
@@ -197,3 +191,18 @@ def first_output(
 def list_of_dicts(value: Any, key: str) -> list[dict[str, Any]]:
     """The object items of ``value[key]`` when it is a list."""
     return [item for item in get_list(value, key) or () if isinstance(item, dict)]
+
+
+def keep_whole_calls(acc: CallAccumulator, calls: list[Any], choice: int = 0) -> None:
+    """Capture: tool calls a provider sends whole (``{"id"?, "function": {"name", "arguments"}}``,
+    OpenAI style with the arguments an object or a JSON string), each a new call of ``choice``."""
+    for call in calls:
+        function = get_dict(call, "function")
+        if function is not None:
+            acc.tool_call(
+                None,
+                call_id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments"),
+                choice=choice,
+            )

@@ -21,7 +21,7 @@ from sidecar.genai._request import non_negative, route
 from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, RequestInfo
-from sidecar.genai.observer import Observer, first_output, native_error, tool_call_text
+from sidecar.genai.observer import Observer, first_output, keep_whole_calls, native_error
 from sidecar.genai.provider import OLLAMA
 from sidecar.wire.events import SSEMessage
 
@@ -72,8 +72,10 @@ class OllamaObserver(Observer):
             return
         message_obj = get_dict(value, "message")
         calls = get_list(message_obj, "tool_calls") or get_list(value, "tool_calls")
+        if calls and acc.capturing:
+            keep_whole_calls(acc, calls)
         found = first_output(
-            tool_calls=tool_call_text(calls),
+            tool_calls=bool(calls),
             text=get_str(message_obj, "content") or get_str(value, "response"),
             reasoning=get_str(message_obj, "thinking") or get_str(value, "thinking"),
         )

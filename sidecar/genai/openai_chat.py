@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from sidecar.genai import _fields, _request
 from sidecar.genai._openai import ChoicesObserver, Outputs
+from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.content import RequestContent
 from sidecar.genai.dialect import ObjectRequestDialect
 from sidecar.genai.observations import Operation, OutputKind, RequestInfo
@@ -59,28 +60,42 @@ def chat_request(obj: dict[str, Any], provider: str, operation: Operation = Oper
     )
 
 
-def _tool_call_text(message: dict[str, Any]) -> str | None:
-    """The argument text of a (delta) message's tool calls, or ``None`` when it has none."""
+def tool_calls_of(message: Any) -> list[Any] | None:
+    """A (delta) message's tool calls: its ``tool_calls`` list, or the legacy ``function_call``
+    as a one-call list; ``None`` when it has none."""
     calls = _fields.get_list(message, "tool_calls")
     if calls:
-        return "".join(
-            _fields.get_str(_fields.get_dict(call, "function"), "arguments") or "" for call in calls
-        )
+        return calls
     legacy = _fields.get_dict(message, "function_call")
-    if legacy is not None:
-        return _fields.get_str(legacy, "arguments") or ""
-    return None
+    return [{"index": 0, "function": legacy}] if legacy is not None else None
+
+
+def keep_tool_calls(acc: CallAccumulator, calls: list[Any], choice: int, *, whole: bool) -> None:
+    """Capture: each call's index (its position when it gives none), id, name and arguments
+    (a delta's fragment, or a whole message's arguments)."""
+    for position, call in enumerate(calls):
+        function = _fields.get_dict(call, "function")
+        index = _fields.get_int(call, "index")
+        arguments = function.get("arguments") if function is not None else None
+        acc.tool_call(
+            index if index is not None else position,
+            call_id=call.get("id") if isinstance(call, dict) else None,
+            name=function.get("name") if function is not None else None,
+            arguments=arguments if whole else None,
+            delta=None if whole else arguments,
+            choice=choice,
+        )
 
 
 def message_outputs(message: Any, *, whole: bool) -> Outputs:
     """Outputs in a chat ``message`` (``whole``: reasoning, text, tool calls, each present one)
-    or ``delta`` (the first present of tool calls, text, reasoning: one output per chunk)."""
+    or ``delta`` (the first present of tool calls, text, reasoning: one output per chunk). A tool
+    call's text is empty: the calls are captured apart (:func:`keep_tool_calls`)."""
     if not isinstance(message, dict):
         return []
     found: Outputs = []
-    tool_text = _tool_call_text(message)
-    if tool_text is not None:
-        found.append((OutputKind.TOOL_CALL, tool_text))
+    if tool_calls_of(message) is not None:
+        found.append((OutputKind.TOOL_CALL, ""))
     text = _request.content_text(message.get("content"))
     refusal = _fields.get_str(message, "refusal")
     if text or refusal:
@@ -92,14 +107,19 @@ def message_outputs(message: Any, *, whole: bool) -> Outputs:
 
 
 class ChatObserver(ChoicesObserver):
-    """Chat completion chunks (``choices[].delta``) or a whole ``chat.completion`` body."""
+    """Chat completion chunks (``choices[].delta``) or a whole ``chat.completion`` body. With
+    capture on, a message or delta with tool calls gives each call to :func:`keep_tool_calls`."""
 
     __slots__ = ()
 
-    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
-        return message_outputs(choice.get("message" if whole else "delta"), whole=whole)
+    def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
+        message = choice.get("message" if whole else "delta")
+        found = message_outputs(message, whole=whole)
+        if self.acc.capturing and any(kind is OutputKind.TOOL_CALL for kind, _ in found):
+            keep_tool_calls(self.acc, tool_calls_of(message) or [], index, whole=whole)
+        return found
 
-    def _chunk_output(self, choice: dict[str, Any]) -> tuple[OutputKind, str] | None:
+    def _chunk_output(self, choice: dict[str, Any], index: int) -> tuple[OutputKind, str] | None:
         # The common chunk, a delta with only text, without the general reading; the same
         # answer as ``message_outputs(delta, whole=False)`` (a property test holds them equal).
         delta = choice.get("delta")
@@ -108,7 +128,11 @@ class ChatObserver(ChoicesObserver):
             if type(content) is str and content and "refusal" not in delta:
                 return OutputKind.TEXT, content
         found = message_outputs(delta, whole=False)
-        return found[0] if found else None
+        if not found:
+            return None
+        if found[0][0] is OutputKind.TOOL_CALL and self.acc.capturing:  # tool-call deltas only
+            keep_tool_calls(self.acc, tool_calls_of(delta) or [], index, whole=False)
+        return found[0]
 
 
 class OpenAIChatDialect(ObjectRequestDialect):

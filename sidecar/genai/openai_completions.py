@@ -23,7 +23,7 @@ class CompletionsObserver(ChoicesObserver):
 
     __slots__ = ()
 
-    def _outputs(self, choice: dict[str, Any], *, whole: bool) -> Outputs:
+    def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
         text = _fields.get_str(choice, "text")
         return [(OutputKind.TEXT, text)] if text else []
 

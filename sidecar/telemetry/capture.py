@@ -5,7 +5,8 @@ span records) before anything here is built. Content takes the semantic-conventi
 ``gen_ai.input.messages``, ``gen_ai.system_instructions`` and ``gen_ai.tool.definitions`` as
 :mod:`sidecar.genai.content` reads them from the request; ``gen_ai.output.messages`` = one
 assistant message per choice that produced output, reassembled from the stream (none for a call
-that got no response). On spans each is a JSON string; on the
+that got no response): reasoning, text, and one ``tool_call`` part per tool call with its id, name
+and arguments. On spans each is a JSON string; on the
 ``gen_ai.client.inference.operation.details`` event it is structured.
 
 Every content string (anything but structure: ``type``, ``role``, ``id``, ``name``, ...) passes
@@ -23,7 +24,7 @@ from typing import Any, Final
 from sidecar import _json
 from sidecar.config import CaptureConfig
 from sidecar.genai.content import tool_call
-from sidecar.genai.observations import OutputKind, RequestInfo
+from sidecar.genai.observations import CapturedChoice, CapturedToolCall, OutputKind, RequestInfo
 from sidecar.telemetry import semconv
 
 REDACTED: Final = "[REDACTED]"
@@ -159,22 +160,31 @@ def fit(structure: list[Any], max_bytes: int) -> list[Any]:
     return emptied
 
 
+def tool_call_part(call: CapturedToolCall) -> dict[str, Any]:
+    """A captured tool call as a ``tool_call`` part: its id, its name (``""`` when the provider
+    named none: the schema requires one) and its arguments as :func:`~sidecar.genai.content.tool_call`
+    reads them (the object the JSON text encodes, else the text as it is: not JSON, or cut at
+    the capture bound, which also sets ``"truncated": true``); no ``arguments`` when none came."""
+    part = tool_call(call.id, call.name or "", call.arguments or None)
+    if call.truncated:
+        part["truncated"] = True
+    return part
+
+
 def output_messages(
-    parts: Mapping[int, Mapping[OutputKind, str]], finish_reasons: Mapping[int, str]
+    choices: Mapping[int, CapturedChoice], finish_reasons: Mapping[int, str]
 ) -> list[dict[str, Any]]:
-    """One assistant message per choice from the captured output text per choice and kind."""
+    """One assistant message per choice that produced output: reasoning, text, then each tool
+    call."""
     out: list[dict[str, Any]] = []
-    for choice in sorted(parts):
-        kinds = parts[choice]
+    for choice in sorted(choices):
+        captured = choices[choice]
         message_parts: list[dict[str, Any]] = []
-        for kind in (OutputKind.REASONING, OutputKind.TEXT, OutputKind.TOOL_CALL):
-            text = kinds.get(kind, "")
-            if not text:
-                continue
-            if kind is OutputKind.TOOL_CALL:
-                message_parts.append(tool_call(None, "", text))
-            else:
-                message_parts.append({"type": kind.value, "content": text})
+        if captured.reasoning:
+            message_parts.append({"type": OutputKind.REASONING.value, "content": captured.reasoning})
+        if captured.text:
+            message_parts.append({"type": OutputKind.TEXT.value, "content": captured.text})
+        message_parts.extend(tool_call_part(call) for call in captured.tool_calls)
         if not message_parts:
             continue
         message: dict[str, Any] = {"role": "assistant", "parts": message_parts}
@@ -221,10 +231,10 @@ class ContentCapture:
         return out
 
     def output_content(
-        self, parts: Mapping[int, Mapping[OutputKind, str]], finish_reasons: Mapping[int, str]
+        self, choices: Mapping[int, CapturedChoice], finish_reasons: Mapping[int, str]
     ) -> dict[str, list[Any]]:
         """Structured output content: the reassembled assistant messages (redacted, fitted)."""
-        messages = output_messages(parts, finish_reasons)
+        messages = output_messages(choices, finish_reasons)
         if not messages:
             return {}
         return {semconv.GEN_AI_OUTPUT_MESSAGES: self._shape(messages)}

@@ -16,7 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 
 from sidecar.genai import finish
-from sidecar.genai.observations import ServerTiming, Usage
+from sidecar.genai.observations import ModalityCounts, ServerTiming, Usage
 from sidecar.telemetry import instruments, semconv
 from sidecar.telemetry.cardinality import CardinalityGuard
 from sidecar.telemetry.chunk_histogram import ChunkSamples
@@ -42,6 +42,17 @@ class CallOutcome:
     server_responded: bool = True
     #: The operation (``gen_ai.operation.name``): embeddings have metrics of their own (latest).
     embeddings: bool = False
+
+
+def by_modality(total: float, modalities: ModalityCounts) -> list[tuple[str, float]]:
+    """``total`` as ``(gen_ai.token.modality, count)`` parts: the provider's breakdown, and what
+    it leaves over as ``unknown``, so the parts add up to ``total`` (a breakdown larger than the
+    total is taken as it is). Without a breakdown: all of it ``unknown``."""
+    parts: list[tuple[str, float]] = [(modality.value, count) for modality, count in modalities]
+    rest = total - sum(count for _, count in modalities)
+    if rest > 0 or not parts:
+        parts.append((TokenModality.UNKNOWN.value, rest if parts else total))
+    return parts
 
 
 def _emit(instrument: Instrument, value: float, attributes: Attributes, ctx: Context | None) -> None:
@@ -106,11 +117,13 @@ class GenAIMetrics:
         *,
         ctx: Context | None = None,
         error_type: str | None = None,
-        modality: TokenModality = TokenModality.UNKNOWN,
+        modalities: ModalityCounts = (),
     ) -> None:
         """Record ``value`` on every instrument of ``signal``. ``None`` records nothing, except
         on instruments that record ``0`` when the value is absent (latest token counts); a
-        breakdown instrument records nothing for ``0``."""
+        breakdown instrument records nothing for ``0``. An instrument with
+        ``gen_ai.token.modality`` records ``value`` split by ``modalities`` (the provider's
+        breakdown), the rest as ``unknown``."""
         for spec, instrument in self._signals[signal]:
             amount = value
             if amount is None:
@@ -127,9 +140,11 @@ class GenAIMetrics:
                 attrs[semconv.ERROR_TYPE] = error_type
             if spec.token_type is not None:
                 attrs[semconv.GEN_AI_TOKEN_TYPE] = spec.token_type.value
-            if spec.modality:
-                attrs[semconv.GEN_AI_TOKEN_MODALITY] = modality.value
-            _emit(instrument, amount, attrs, ctx)
+            if not spec.modality:
+                _emit(instrument, amount, attrs, ctx)
+                continue
+            for modality, part in by_modality(amount, modalities):
+                _emit(instrument, part, {**attrs, semconv.GEN_AI_TOKEN_MODALITY: modality}, ctx)
 
     def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> bool:
         """End-of-call metrics: duration, token usage, server-side timings. True when a server
@@ -142,16 +157,17 @@ class GenAIMetrics:
                 self.record(Signal.EMBEDDINGS_INPUT_TOKENS, u.input_tokens, attributes, ctx=ctx)
         else:
             self.record(Signal.OPERATION_DURATION, outcome.duration_s, attributes, ctx=ctx, error_type=err)
-            # No dialect reports usage by modality: the counters say "unknown" (token-metrics.yaml:
-            # "Use `unknown` when the provider does not report a modality breakdown").
-            for signal, value in (
-                (Signal.INPUT_TOKENS, u.input_tokens),
-                (Signal.OUTPUT_TOKENS, u.output_tokens),
-                (Signal.CACHE_READ_TOKENS, u.cache_read_tokens),
-                (Signal.CACHE_WRITE_TOKENS, u.cache_write_tokens),
-                (Signal.REASONING_TOKENS, u.reasoning_tokens),
+            # The counters are split by the provider's modality breakdown; what it does not break
+            # down is "unknown" (token-metrics.yaml: "When the provider does not break usage down
+            # by modality ..., instrumentations SHOULD report the tokens under `unknown`").
+            for signal, value, modalities in (
+                (Signal.INPUT_TOKENS, u.input_tokens, u.input_modalities),
+                (Signal.OUTPUT_TOKENS, u.output_tokens, u.output_modalities),
+                (Signal.CACHE_READ_TOKENS, u.cache_read_tokens, u.cache_read_modalities),
+                (Signal.CACHE_WRITE_TOKENS, u.cache_write_tokens, ()),
+                (Signal.REASONING_TOKENS, u.reasoning_tokens, ()),
             ):
-                self.record(signal, value, attributes, ctx=ctx)
+                self.record(signal, value, attributes, ctx=ctx, modalities=modalities)
             if err is None:  # the per-operation histograms: not for failed operations
                 self.record(Signal.OPERATION_INPUT_TOKENS, u.input_tokens, attributes, ctx=ctx)
                 self.record(Signal.OPERATION_OUTPUT_TOKENS, u.output_tokens, attributes, ctx=ctx)

@@ -495,11 +495,24 @@ class StreamRecorder:
             for key in _BREAKDOWN_ATTRIBUTES:
                 if attrs.get(key) == 0:
                     del attrs[key]
+            if tel.latest:
+                attrs.update(_modality_attributes(usage))
         if self._status is not None:
             attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = self._status
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
         return attrs
+
+
+def _modality_attributes(usage: Usage) -> dict[str, int]:
+    """``gen_ai.usage.<modality>.*`` of the provider's breakdown (non-zero counts only)."""
+    attrs: dict[str, int] = {}
+    for position, counts in enumerate(
+        (usage.input_modalities, usage.output_modalities, usage.cache_read_modalities)
+    ):
+        for modality, count in counts:
+            attrs[semconv.GEN_AI_USAGE_BY_MODALITY[modality.value][position]] = count
+    return attrs
 
 
 def _missing(request: RequestInfo, error_type: str | None) -> str:

@@ -72,6 +72,16 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tok
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+#: Development branch only: the provider's usage breakdown by modality, per modality (``text``,
+#: ``image``, ``audio``) the input, output and cache-read input attributes.
+GEN_AI_USAGE_BY_MODALITY: Final = {
+    modality: (
+        f"gen_ai.usage.{modality}.input_tokens",
+        f"gen_ai.usage.{modality}.output_tokens",
+        f"gen_ai.usage.{modality}.cache_read.input_tokens",
+    )
+    for modality in ("text", "image", "audio")
+}
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.genai.observations import Operation, RequestInfo, ServerTiming, Usage
+from sidecar.genai.observations import Modality, Operation, RequestInfo, ServerTiming, Usage
 from tests.steps import StreamComplete
 from tests.telemetry.conftest import MakeSink, Sink, chat
 from tests.telemetry.test_recorder_metrics import STREAM, T0, run, text
@@ -73,6 +73,59 @@ def test_zero_breakdowns_are_not_span_attributes(make_sink: MakeSink) -> None:
     ):
         assert key not in attrs
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 1
+
+
+@pytest.mark.parametrize("mode", ["v1.41", "latest", "both"])
+def test_a_partial_modality_breakdown(make_sink: MakeSink, mode: str) -> None:
+    """A provider that breaks down only part of the usage (OpenAI reports audio tokens, not the
+    rest): the counters carry the breakdown and the rest as ``unknown`` (so they add up to the
+    total); the span has the non-zero breakdown attributes where the mode's conventions do."""
+    sink = make_sink(semconv=mode)
+    usage = Usage(
+        input_tokens=100,
+        output_tokens=30,
+        cache_read_tokens=20,
+        input_modalities=((Modality.AUDIO, 40),),
+        output_modalities=((Modality.TEXT, 10), (Modality.AUDIO, 20)),
+        cache_read_modalities=((Modality.TEXT, 20),),
+    )
+    run(sink, [(T0 + 0.2, text()), (T0 + 0.3, usage)])
+    attrs = sink.span().attributes
+    breakdown = {k: v for k, v in attrs.items() if k.split(".")[2:3] in (["text"], ["image"], ["audio"])}
+    latest = mode != "v1.41"
+    assert breakdown == (
+        {
+            "gen_ai.usage.audio.input_tokens": 40,
+            "gen_ai.usage.text.output_tokens": 10,
+            "gen_ai.usage.audio.output_tokens": 20,
+            "gen_ai.usage.text.cache_read.input_tokens": 20,
+        }
+        if latest
+        else {}
+    )
+    assert attrs["gen_ai.usage.input_tokens"] == 100
+    counters = {
+        name: {p.attributes["gen_ai.token.modality"]: p.value for p in sink.points(name)}
+        for name in (
+            "gen_ai.client.inference.usage.input_tokens",
+            "gen_ai.client.inference.usage.output_tokens",
+            "gen_ai.client.inference.usage.cache_read.input_tokens",
+        )
+    }
+    assert counters == (
+        {
+            "gen_ai.client.inference.usage.input_tokens": {"audio": 40, "unknown": 60},
+            "gen_ai.client.inference.usage.output_tokens": {"text": 10, "audio": 20},
+            "gen_ai.client.inference.usage.cache_read.input_tokens": {"text": 20},
+        }
+        if latest
+        else {name: {} for name in counters}
+    )
+    if mode != "latest":  # v1.41's one histogram has no modality: the totals
+        usage_points = {
+            p.attributes["gen_ai.token.type"]: p.sum for p in sink.points("gen_ai.client.token.usage")
+        }
+        assert usage_points == {"input": 100, "output": 30}
 
 
 def test_failed_call_emits_the_exception_event_without_content(sink: Sink) -> None:

@@ -6,6 +6,7 @@ strict JSON schema from them), and keeps the facts the request said."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -24,9 +25,10 @@ from sidecar.genai import (
     tgi,
 )
 from sidecar.genai.content import MAX_BLOB_CHARS
-from sidecar.genai.observations import OutputKind, RequestInfo
+from sidecar.genai.observations import CapturedChoice, CapturedToolCall, RequestInfo
 from sidecar.telemetry.capture import ContentCapture
 from tests.conformance.table import message_schema
+from tests.genai.transcripts import case_id, discover, load, run_transcript
 
 PNG = "iVBORw0KGgo="
 TOOL = {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -234,12 +236,68 @@ def test_tool_definitions(case: str) -> None:
 
 
 def test_captured_output_validates_and_parses_tool_arguments() -> None:
-    parts = {
-        0: {OutputKind.REASONING: "hmm", OutputKind.TEXT: "Hi", OutputKind.TOOL_CALL: '{"city": "Paris"}'}
-    }
-    (message,) = CAPTURE.output_content(parts, {0: "tool_call"})["gen_ai.output.messages"]
+    call = CapturedToolCall(id="call_1", name="weather", arguments='{"city": "Paris"}')
+    choices = {0: CapturedChoice(reasoning="hmm", text="Hi", tool_calls=(call,))}
+    (message,) = CAPTURE.output_content(choices, {0: "tool_call"})["gen_ai.output.messages"]
     jsonschema.validate([message], message_schema("gen_ai.output.messages"))
-    assert message["parts"][2]["arguments"] == {"city": "Paris"}
+    assert [part["type"] for part in message["parts"]] == ["reasoning", "text", "tool_call"]
+    assert message["parts"][2] == {
+        "type": "tool_call",
+        "id": "call_1",
+        "name": "weather",
+        "arguments": {"city": "Paris"},
+    }
+
+
+#: Every transcript whose response carries tool calls, streamed and not, of every dialect.
+TOOL_TRANSCRIPTS = [path for path in discover() if "tool_calls" in load(path).expected]
+
+
+def _captured_messages(path: Path, capture: ContentCapture) -> list[Any]:
+    acc = run_transcript(path, capture_bytes=capture.output_chars)
+    content = capture.output_content(acc.captured_output(), acc.finish_reasons)
+    messages: list[Any] = content["gen_ai.output.messages"]
+    return messages
+
+
+def test_every_dialect_with_tool_calls_has_a_tool_call_transcript() -> None:
+    dialects = {load(path).dialect_name for path in TOOL_TRANSCRIPTS}
+    assert dialects == {"openai_chat", "openai_responses", "anthropic", "gemini", "ollama", "cohere"}
+    assert {load(path).streaming for path in TOOL_TRANSCRIPTS} == {True, False}
+
+
+@pytest.mark.parametrize("mode", ["v1.41", "latest"])
+@pytest.mark.parametrize("path", TOOL_TRANSCRIPTS, ids=case_id)
+def test_captured_tool_calls_validate_and_say_what_the_response_said(path: Path, mode: str) -> None:
+    """Each tool call of the response is one ``tool_call`` part, in order, with the id, the name
+    and the arguments (the object the JSON text encodes) the transcript gives."""
+    messages = _captured_messages(path, CAPTURE)
+    jsonschema.validate(messages, message_schema("gen_ai.output.messages", mode))
+    want = load(path).expected["tool_calls"]
+    assert [str(i) for i in range(len(messages))] == list(want)
+    for message, calls in zip(messages, want.values(), strict=True):
+        parts = [part for part in message["parts"] if part["type"] == "tool_call"]
+        got = [{k: part[k] for k in ("id", "name", "arguments") if k in part} for part in parts]
+        assert got == calls
+
+
+def test_arguments_cut_by_the_capture_bound_stay_text_and_say_so() -> None:
+    """A bound smaller than the arguments keeps their start as a string (not JSON any more),
+    marked truncated, and the value still validates."""
+    (path,) = [p for p in TOOL_TRANSCRIPTS if case_id(p) == "openai_chat/stream_parallel_tool_calls"]
+    acc = run_transcript(path, capture_bytes=10)
+    choices = acc.captured_output()
+    (message,) = CAPTURE.output_content(choices, acc.finish_reasons)["gen_ai.output.messages"]
+    jsonschema.validate([message], message_schema("gen_ai.output.messages"))
+    first, second = message["parts"]
+    assert first == {
+        "type": "tool_call",
+        "id": "call_Xk2Lq8mT0dV5",
+        "name": "get_weather",
+        "arguments": '{"location',
+        "truncated": True,
+    }
+    assert second == {"type": "tool_call", "id": "call_9fQ3wRb7nZ1c", "name": "get_time", "truncated": True}
 
 
 def test_no_output_messages_without_output() -> None:

@@ -41,6 +41,7 @@ from tests.steps import (
     ResponseInfo,
     State,
     StreamComplete,
+    ToolCall,
     expect,
     outputs,
     outputs_of,
@@ -213,10 +214,8 @@ def test_non_streamed_tool_call_and_plan() -> None:
     out = observe([JSONDocument(data=json.dumps(body).encode())], streaming=False)
     assert out == expect(
         ResponseInfo(id="abc"),
-        OutputChunk(
-            kind=OutputKind.TOOL_CALL,
-            text='[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]',
-        ),
+        OutputChunk(kind=OutputKind.TOOL_CALL),
+        ToolCall(id="t1", name="f", arguments={}),
         Usage(input_tokens=3, output_tokens=4),
         FinishReason(reason="TOOL_CALL"),
         StreamComplete(),

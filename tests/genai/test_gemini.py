@@ -39,6 +39,7 @@ from tests.steps import (
     ResponseInfo,
     State,
     StreamComplete,
+    ToolCall,
     expect,
 )
 
@@ -292,7 +293,8 @@ def test_one_chunk_per_candidate_tool_call_first() -> None:
         {"thoughtSignature": "c2ln"},
     ]
     assert observe([{"candidates": [candidate(*parts)]}], streaming=False) == expect(
-        OutputChunk(kind=OutputKind.TOOL_CALL, text='[{"name":"f","args":{}}]'),
+        OutputChunk(kind=OutputKind.TOOL_CALL),
+        ToolCall(name="f", arguments={}),
         StreamComplete(),
     )
 

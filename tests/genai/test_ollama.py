@@ -38,6 +38,7 @@ from tests.steps import (
     ResponseInfo,
     State,
     StreamComplete,
+    ToolCall,
     expect,
 )
 
@@ -235,7 +236,8 @@ def test_tool_call_wins_over_text_and_reasoning_in_one_line() -> None:
         }
     }
     assert observe([line], streaming=False) == expect(
-        OutputChunk(kind=OutputKind.TOOL_CALL, text='[{"function":{"name":"f","arguments":{}}}]'),
+        OutputChunk(kind=OutputKind.TOOL_CALL),
+        ToolCall(name="f", arguments={}),
         StreamComplete(),
     )
 

@@ -30,6 +30,7 @@ from tests.steps import (
     ServerCounts,
     State,
     StreamComplete,
+    ToolCall,
     expect,
     outputs,
     outputs_of,
@@ -174,9 +175,10 @@ def test_reasoning_refusal_and_legacy_function_call_deltas() -> None:
         OutputChunk(kind=OutputKind.REASONING, text="think"),
         OutputChunk(kind=OutputKind.REASONING, text="more"),
         OutputChunk(kind=OutputKind.TEXT, text="I can't"),
-        OutputChunk(kind=OutputKind.TOOL_CALL, text="{}"),
-        OutputChunk(kind=OutputKind.TOOL_CALL, text=""),
+        OutputChunk(kind=OutputKind.TOOL_CALL),
+        OutputChunk(kind=OutputKind.TOOL_CALL),
     )
+    assert found.tool_calls == {0: [ToolCall(name="f", arguments={}).facts()]}  # the legacy one call
 
 
 def test_one_output_per_choice_per_chunk_tool_call_first() -> None:
@@ -186,7 +188,8 @@ def test_one_output_per_choice_per_chunk_tool_call_first() -> None:
         "tool_calls": [{"index": 0, "function": {"arguments": "{"}}],
     }
     found = run([chunk(delta)])
-    assert outputs_of(found) == outputs(OutputChunk(kind=OutputKind.TOOL_CALL, text="{"))
+    assert outputs_of(found) == outputs(OutputChunk(kind=OutputKind.TOOL_CALL))
+    assert found.tool_calls == {0: [ToolCall(arguments="{").facts()]}
 
 
 def test_several_choices_in_one_chunk() -> None:
@@ -367,4 +370,4 @@ def test_the_chunk_fast_path_reads_a_delta_as_the_general_reading_does(delta: An
     delta it gives the first output ``message_outputs(delta, whole=False)`` gives."""
     observer = DIALECT.observer(REQUEST, streaming=True)
     general = message_outputs(delta, whole=False)
-    assert observer._chunk_output({"delta": delta}) == (general[0] if general else None)
+    assert observer._chunk_output({"delta": delta}, 0) == (general[0] if general else None)

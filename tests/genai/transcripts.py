@@ -7,8 +7,9 @@ Corpus layout (``tests/data/transcripts/<dialect>/``):
   ``JSONBodyDecoder`` (a non-streamed body), ``.jsonarray`` -> ``JSONArrayDecoder``.
 * ``<case>.expected.json`` is ``{"source", "dialect", "request"?, "path"?, "expected"}``,
   written by hand: ``expected`` is the call's final state (see ``tests/data/transcripts/README.md``
-  for the keys): the output chunks in arrival order, the output text per choice, usage, server
-  timing, finish reasons, response model and id, the upstream error, complete and premature.
+  for the keys): the output chunks in arrival order, the output text per choice, the tool calls
+  per choice, usage (with its breakdowns by modality), server timing, finish reasons, response
+  model and id, the upstream error, complete and premature.
 
 :func:`observe_transcript` returns the final state of one transcript; :func:`check_transcript`
 feeds it whole, byte by byte and at seeded random split points and asserts each way gives the
@@ -30,7 +31,15 @@ from hypothesis import strategies as st
 
 from sidecar.genai.accumulator import USAGE_FIELD
 from sidecar.genai.dialect import Dialect
-from sidecar.genai.observations import Operation, RequestInfo, ServerTiming, UpstreamError, Usage
+from sidecar.genai.observations import (
+    Modality,
+    Operation,
+    RequestInfo,
+    ServerTiming,
+    UpstreamError,
+    Usage,
+    modality_counts,
+)
 from sidecar.genai.provider import revealed
 from sidecar.genai.registry import DEFAULT_PROVIDERS, DIALECTS
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
@@ -132,14 +141,20 @@ def request_info(transcript: Transcript) -> RequestInfo:
     return info if info is not None else RequestInfo(operation=Operation.CHAT, provider=provider)
 
 
-def observe_transcript(path: Path, *, chunks: Callable[[bytes], Iterable[bytes]] | None = None) -> State:
-    """The final state of one transcript (``path``: its expected file), fed in ``chunks(body)``
-    (default: whole), as the proxy's tap drives decoder and observer. Each event's returned
-    chunk count must match the output the observer wrote."""
+def run_transcript(
+    path: Path,
+    *,
+    chunks: Callable[[bytes], Iterable[bytes]] | None = None,
+    capture_bytes: int | None = None,
+) -> RecordingAccumulator:
+    """The accumulator one transcript (``path``: its expected file) leaves, fed in
+    ``chunks(body)`` (default: whole), as the proxy's tap drives decoder and observer
+    (``capture_bytes``: the capture bound, default far above any transcript). Each event's
+    returned chunk count must match the output the observer wrote."""
     transcript = load(path)
     make_decoder, streaming = DECODERS[transcript.body_path.suffix]
     decoder = make_decoder()
-    acc = RecordingAccumulator()
+    acc = RecordingAccumulator(capture_bytes=capture_bytes)
     observer = transcript.dialect.observer(request_info(transcript), streaming=streaming, accumulator=acc)
     body = transcript.body
     pieces = list(chunks(body)) if chunks is not None else [body]
@@ -148,6 +163,12 @@ def observe_transcript(path: Path, *, chunks: Callable[[bytes], Iterable[bytes]]
             before = len(acc.arrivals)
             assert observer.observe(event) == len(acc.arrivals) - before
     observer.close()
+    return acc
+
+
+def observe_transcript(path: Path, *, chunks: Callable[[bytes], Iterable[bytes]] | None = None) -> State:
+    """The final state of one transcript, fed in ``chunks(body)`` (see :func:`run_transcript`)."""
+    acc = run_transcript(path, chunks=chunks)
     return dataclasses.replace(state_of(acc), provider=revealed(acc))
 
 
@@ -160,7 +181,8 @@ def expected_state(transcript: Transcript) -> State:
     return State(
         chunks=tuple((kind, choice) for kind, choice in spec.get("output_chunks", ())),
         output={int(choice): dict(texts) for choice, texts in spec.get("output", {}).items()},
-        usage=Usage(**usage) if usage is not None else None,
+        tool_calls={int(choice): list(calls) for choice, calls in spec.get("tool_calls", {}).items()},
+        usage=_usage(usage) if usage is not None else None,
         server_timing=ServerTiming(**timing) if timing is not None else None,
         finish_reasons={int(choice): reason for choice, reason in spec.get("finish_reasons", {}).items()},
         response_model=spec.get("response_model"),
@@ -171,6 +193,15 @@ def expected_state(transcript: Transcript) -> State:
         usage_source=spec.get("usage_source", USAGE_FIELD if usage is not None else None),
         provider=spec.get("provider"),
     )
+
+
+def _usage(spec: dict[str, Any]) -> Usage:
+    """An expected ``usage``: its breakdowns by modality written as ``{"text": 10, ...}``."""
+    fields = dict(spec)
+    for key in ("input_modalities", "output_modalities", "cache_read_modalities"):
+        if key in fields:
+            fields[key] = modality_counts((Modality(name), count) for name, count in fields[key].items())
+    return Usage(**fields)
 
 
 def same(actual: State, expected: State) -> bool:
