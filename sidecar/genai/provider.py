@@ -11,7 +11,8 @@ provider       what reveals it
 =============  =================================================================================
 ``llama_cpp``  a ``timings`` object with llama.cpp's counts (``prompt_n`` / ``predicted_n``): the
                finishing chunk of its ``/v1`` streams, its ``/v1`` bodies, its native
-               ``/completion`` results; a native result's ``stop_type`` or ``stopped_*`` flags
+               ``/completion`` results; a native result's ``stop_type`` or ``stopped_*`` flags;
+               the response head's ``Server: llama.cpp``
 ``ollama``     ``system_fingerprint: "fp_ollama"`` (every chunk and body of Ollama's ``/v1``,
                read at the end of the call from what the accumulator kept); the ``done: true``
                line of a native ``/api/*`` response
@@ -39,6 +40,8 @@ INFERABLE: Final = frozenset({LLAMA_CPP, OLLAMA, TGI})
 
 #: Ollama's ``system_fingerprint`` on every OpenAI-compatible response (``openai/openai.go``).
 OLLAMA_FINGERPRINT: Final = "fp_ollama"
+#: How ``llama-server``'s ``Server`` response header starts.
+LLAMACPP_SERVER_HEADER: Final = "llama.cpp"
 _LLAMACPP_COUNTS: Final = ("prompt_n", "predicted_n")
 
 
@@ -47,12 +50,14 @@ def is_llamacpp_timings(timings: Any) -> bool:
     return isinstance(timings, dict) and any(key in timings for key in _LLAMACPP_COUNTS)
 
 
-def revealed(call: CallAccumulator) -> str | None:
-    """The provider one call's response revealed, or ``None``."""
+def revealed(call: CallAccumulator, server: str | None = None) -> str | None:
+    """The provider one call's response revealed (its body, or its ``Server`` header), or ``None``."""
     if call.revealed_provider is not None:
         return call.revealed_provider
     if call.system_fingerprint == OLLAMA_FINGERPRINT:
         return OLLAMA
+    if server is not None and server.startswith(LLAMACPP_SERVER_HEADER):
+        return LLAMA_CPP
     return None
 
 
@@ -65,12 +70,13 @@ class UpstreamProvider:
         #: The first provider a response revealed (one of :data:`INFERABLE`), or ``None``.
         self.name: str | None = None
 
-    def learn(self, call: CallAccumulator) -> str | None:
-        """Note what ``call`` revealed; the provider when this call is the one that revealed it
-        first (later calls that reveal the same or another provider change nothing)."""
+    def learn(self, call: CallAccumulator, server: str | None = None) -> str | None:
+        """Note what ``call`` (and its ``Server`` header) revealed; the provider when this call is
+        the one that revealed it first (later calls that reveal the same or another provider
+        change nothing)."""
         if self.name is not None:
             return None
-        name = revealed(call)
+        name = revealed(call, server)
         if name not in INFERABLE:
             return None
         self.name = name

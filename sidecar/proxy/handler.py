@@ -242,7 +242,7 @@ async def _forward(
             return error_response(502, UPSTREAM_INVALID, f"upstream {origin} sent an {problem}")
         response = await _stream(state, request, upstream, selection, info, recorder, injection is not None)
         if info is not None and not state.config.genai.provider:
-            _learn_provider(state, recorder)
+            _learn_provider(state, recorder, upstream.headers.get("Server"))
         if injection is not None and recorder.call.server_timing_report() is not None:
             # llama.cpp: its timings carry the counts unasked, and asking moves them off the
             # client's last chunk. Stop asking there.
@@ -252,10 +252,10 @@ async def _forward(
         upstream.release()
 
 
-def _learn_provider(state: ProxyState, recorder: StreamRecorder) -> None:
+def _learn_provider(state: ProxyState, recorder: StreamRecorder, server: str | None) -> None:
     """Remember the provider this call's response revealed, for the calls that start after it
     (this one keeps the label it started with, in every metric and on its span)."""
-    name = state.provider.learn(recorder.call)
+    name = state.provider.learn(recorder.call, server)
     if name is not None:
         log.info(
             "the upstream's responses say it is %s: GenAI calls from now on are labelled "

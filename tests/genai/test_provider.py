@@ -50,6 +50,13 @@ def test_only_llamacpps_timings_name_it(timings: Any, llama_cpp: bool) -> None:
     assert revealed(_chat(_chunk(timings=timings))) == ("llama_cpp" if llama_cpp else None)
 
 
+@pytest.mark.parametrize(
+    ("server", "name"), [("llama.cpp", "llama_cpp"), ("uvicorn", None), ("ollama", None), (None, None)]
+)
+def test_llamacpps_server_header_names_it(server: str | None, name: str | None) -> None:
+    assert revealed(_chat(_chunk()), server) == name
+
+
 def test_a_provider_field_in_the_response_is_never_a_name() -> None:
     assert revealed(_chat(_chunk(provider="Together", system_fingerprint="fp_together"))) is None
 

@@ -52,21 +52,22 @@ class Upstream:
 
 
 @asynccontextmanager
-async def llama_server(upstream: Upstream) -> AsyncIterator[str]:
+async def llama_server(upstream: Upstream, *, server_header: bool = True) -> AsyncIterator[str]:
     """Answers as llama-server b11434 did (captures): ``/v1`` streams with ``timings`` on the
     finishing chunk, or on the usage chunk when the request asked for usage; native
-    ``/completion`` streams."""
+    ``/completion`` streams; ``Server: llama.cpp`` on each (``server_header``)."""
     plain = _recorded("openai_chat/llamacpp_stream.sse")
     with_usage = _recorded("openai_chat/llamacpp_stream_usage.sse")
     native = _recorded("llamacpp/llamacpp_stream.sse")
+    headers = {"Server": "llama.cpp"} if server_header else {}
 
     async def chat(request: web.Request) -> web.StreamResponse:
         body = await upstream.body(request)
-        return await replay(request, with_usage if _usage_asked(body) else plain, SSE)
+        return await replay(request, with_usage if _usage_asked(body) else plain, SSE, headers=headers)
 
     async def completion(request: web.Request) -> web.StreamResponse:
         await upstream.body(request)
-        return await replay(request, native, SSE)
+        return await replay(request, native, SSE, headers=headers)
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
@@ -152,12 +153,13 @@ async def _exposition_counts(sidecar: RunningSidecar) -> dict[str, float]:
     return counts
 
 
+@pytest.mark.parametrize("server_header", [True, False], ids=["Server header", "timings only"])
 async def test_llamacpp_v1_the_call_that_reveals_keeps_its_label_the_next_ones_say_llama_cpp(
-    start_sidecar: StartSidecar, caplog: pytest.LogCaptureFixture
+    start_sidecar: StartSidecar, caplog: pytest.LogCaptureFixture, server_header: bool
 ) -> None:
     upstream = Upstream()
     caplog.set_level(logging.INFO, logger="sidecar.proxy.handler")
-    async with llama_server(upstream) as url:
+    async with llama_server(upstream, server_header=server_header) as url:
         sidecar = await start_sidecar(url)
         await _openai_stream(sidecar)  # its last chunk carries llama.cpp's timings
         await _openai_stream(sidecar)

@@ -34,11 +34,16 @@ async def serve_handler(handler: Handler, path: str = "/{tail:.*}") -> AsyncIter
 
 
 async def replay(
-    request: web.Request, body: bytes, content_type: str, *, step: int = 97
+    request: web.Request,
+    body: bytes,
+    content_type: str,
+    *,
+    step: int = 97,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answer ``request`` with ``body`` (a recorded response) in pieces of ``step`` bytes."""
     await request.read()
-    resp = web.StreamResponse(headers={"Content-Type": content_type})
+    resp = web.StreamResponse(headers={"Content-Type": content_type, **(headers or {})})
     await resp.prepare(request)
     for i in range(0, len(body), step):
         await resp.write(body[i : i + step])
