@@ -237,6 +237,37 @@ def test_chat_stream_length_finish(
     )
 
 
+def test_provider_inferred_from_the_real_server(
+    llama_server: LlamaServer, sidecar_for: Callable[..., Sidecar]
+) -> None:
+    """Nothing configured: the first /v1 call (the one whose response names llama.cpp) stays
+    ``openai`` in every metric; the next /v1 and native calls are ``llama_cpp``."""
+    sidecar = sidecar_for(llama_server.base_url, env={})
+    with openai.OpenAI(base_url=f"{sidecar.base_url}/v1", api_key="unused", max_retries=0) as oai:
+        for _ in range(2):
+            stream = oai.chat.completions.create(
+                model=llama_server.model_id,
+                messages=[{"role": "user", "content": PROMPT}],
+                stream=True,
+                max_tokens=4,
+                **SAMPLING,
+            )
+            assert [c for c in stream if c.choices]
+    body = {"prompt": "The sky is", "stream": True, "n_predict": 4, **SAMPLING}
+    with httpx.Client(timeout=60) as http:
+        raw = http.post(f"{sidecar.base_url}/completion", json=body).content
+    stop_type = _sse_data(raw)[-1]["stop_type"]
+    sidecar.wait_value(f"{DURATION}_count", 3)
+    assert sidecar.value(f"{DURATION}_count", gen_ai_provider_name="openai") == 1
+    assert sidecar.value(f"{TTFC}_count", gen_ai_provider_name="openai") == 1
+    assert sidecar.value(f"{DURATION}_count", gen_ai_provider_name="llama_cpp") == 2
+    assert sidecar.value(f"{TTFC}_count", gen_ai_provider_name="llama_cpp") == 2
+    # The native call's finish: the server's stop_type on the span, its normalised label counted.
+    label = {"eos": "stop", "word": "stop", "limit": "length"}[stop_type]
+    labels = {"gen_ai_operation_name": "text_completion", "genai_sidecar_finish_reason": label}
+    assert sidecar.value("genai_sidecar_finish_reasons_total", **labels) == 1
+
+
 def test_chat_non_streaming(
     llama_server: LlamaServer, sidecar: Sidecar, oai: openai.OpenAI, side_by_side: SideBySide
 ) -> None:
