@@ -219,3 +219,55 @@ def test_checker_catches_a_wrong_point() -> None:
     reasons = {"gen_ai.response.finish_reasons": "stop"}
     assert check_metric("v1.41", MetricPoint("genai_sidecar.finish_reasons", "counter", "{choice}", reasons))
     assert check_metric("latest", MetricPoint("gen_ai.client.token.usage", "histogram", "{token}", good))
+
+
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+#: (path, body) of calls the simulator answers with a tool call (x-sim-finish: tool_calls), each
+#: API's own tool shape; whether the API gives each call an id.
+TOOL_CALLS: list[tuple[str, dict[str, Any], bool]] = [
+    ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                              "tools": [WEATHER_TOOL], "stream": True}, True),
+    ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                              "tools": [WEATHER_TOOL]}, True),
+    ("/v1/responses", {"model": "m", "input": "hi", "stream": True,
+                       "tools": [{"type": "function", "name": "get_weather", "parameters": {}}]}, True),
+    ("/v1/messages", {"model": "claude", "max_tokens": 20, "stream": True,
+                      "messages": [{"role": "user", "content": "hi"}],
+                      "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}, True),
+    ("/v1/messages", {"model": "claude", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}],
+                      "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}, True),
+    ("/api/chat", {"model": "llama3", "messages": [{"role": "user", "content": "hi"}],
+                   "tools": [WEATHER_TOOL]}, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_simulated_tool_calls_are_captured_with_name_id_and_object_arguments(
+    mode: str, sim: RunningSimulator, start_sidecar: StartSidecar
+) -> None:
+    """Through the real proxy, each API's tool-call response (streamed and whole) is captured as
+    one ``tool_call`` part naming the tool the request offered, with the call's id where the API
+    has one and the arguments as an object; the value validates against the schema."""
+    tables: dict[str, dict[str, Any]] = {
+        "telemetry": {"semconv": mode},
+        "telemetry.capture": {"mode": "SPAN_ONLY"},
+    }
+    sidecar = await start_sidecar(sim.url, **tables)
+    async with aiohttp.ClientSession() as session:
+        for path, body, _ in TOOL_CALLS:
+            headers = {"x-sim-finish": "tool_calls"}
+            async with session.post(sidecar.url + path, json=body, headers=headers) as response:
+                assert response.status == 200
+                await response.read()
+    spans = sdk_spans(sidecar.sink.spans.get_finished_spans())
+    assert len(spans) == len(TOOL_CALLS)
+    schema = message_schema("gen_ai.output.messages", "v1.41" if mode == "v1.41" else "latest")
+    for span, (path, _, has_id) in zip(spans, TOOL_CALLS, strict=True):
+        messages = json.loads(span.attributes["gen_ai.output.messages"])
+        jsonschema.validate(messages, schema)
+        (message,) = messages
+        (part,) = [p for p in message["parts"] if p["type"] == "tool_call"]
+        assert part["name"] == "get_weather", path
+        assert isinstance(part["arguments"], dict), path
+        assert ("id" in part) is has_id, path
+        assert not check_span(mode, span), path
