@@ -9,7 +9,8 @@ that got no response): reasoning, text, and one ``tool_call`` part per tool call
 and arguments. On spans each is a JSON string; on the
 ``gen_ai.client.inference.operation.details`` event it is structured.
 
-Every content string (anything but structure: ``type``, ``role``, ``id``, ``name``, ...) passes
+Every content string (anything but structure: ``type``, ``role``, ``id``, ``name``, ...; inside
+tool-call ``arguments`` and a tool's ``response`` every string, whatever its key) passes
 the redaction patterns (built-in: credentials, keys, tokens, e-mail addresses; plus configured
 regexes) *before* it is truncated, so a cut never splits a secret out of reach of
 its pattern. Request headers (where credentials live) are never captured.
@@ -63,6 +64,11 @@ BUILTIN_PATTERNS: Final[tuple[str, ...]] = (
 #: Keys whose string values are structure, never content: kept as they are (not redacted, not
 #: truncated). Every other string in a captured value is content.
 _STRUCTURE_KEYS: Final = frozenset({"type", "role", "id", "name", "mime_type", "modality", "finish_reason"})
+#: Keys whose whole value is content (tool-call arguments, tool results): every string below them
+#: is content, whatever key holds it (an argument named ``id`` or ``name`` is redacted too).
+_PAYLOAD_KEYS: Final = frozenset({"arguments", "response"})
+#: The key every value below a payload key is read under.
+_IN_PAYLOAD: Final = "\0payload"
 #: Characters of output text kept per choice while the stream runs (bounded memory).
 _PART_SLACK: Final = 256
 
@@ -98,6 +104,11 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return data[:keep].decode(errors="ignore") + TRUNCATED
 
 
+def _child(key: str | None, name: str) -> str:
+    """The key an item ``name`` of a dict held under ``key`` is read under."""
+    return _IN_PAYLOAD if key == _IN_PAYLOAD or key in _PAYLOAD_KEYS else name
+
+
 def _texts(value: Any, key: str | None = None) -> list[str]:
     """Every content string inside a captured structure (in document order)."""
     if isinstance(value, str):
@@ -105,7 +116,7 @@ def _texts(value: Any, key: str | None = None) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
         for name, item in value.items():
-            out.extend(_texts(item, name))
+            out.extend(_texts(item, _child(key, name)))
     elif isinstance(value, list):
         for item in value:
             out.extend(_texts(item, key))
@@ -117,7 +128,7 @@ def _with_texts(value: Any, texts: Iterator[str], key: str | None = None) -> Any
     if isinstance(value, str):
         return value if key in _STRUCTURE_KEYS else next(texts)
     if isinstance(value, dict):
-        return {name: _with_texts(item, texts, name) for name, item in value.items()}
+        return {name: _with_texts(item, texts, _child(key, name)) for name, item in value.items()}
     if isinstance(value, list):
         return [_with_texts(item, texts, key) for item in value]
     return value

@@ -14,7 +14,7 @@ from sidecar.genai.observations import (
     RequestInfo,
 )
 from sidecar.telemetry.capture import Redactor, fit
-from tests.steps import FinishReason, OutputChunk, StreamComplete
+from tests.steps import FinishReason, OutputChunk, StreamComplete, ToolCall
 from tests.telemetry.conftest import MakeSink, Sink, chat
 from tests.telemetry.test_recorder_metrics import run
 
@@ -149,6 +149,48 @@ def test_redaction_builtin_and_configured(make_sink: MakeSink) -> None:
     text = captured[0]["parts"][0]["content"]
     assert text.startswith("key [REDACTED], mail [REDACTED]")
     assert "api_key=[REDACTED]" in text
+
+
+def test_tool_call_arguments_and_results_are_redacted_whatever_their_keys(make_sink: MakeSink) -> None:
+    """Arguments and tool results are content all through: a value under a key named ``id`` or
+    ``name`` inside them is redacted like any other, while the part's own id and name stay."""
+    sink = make_sink(capture=CaptureConfig(mode="SPAN_ONLY"))
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "login", "arguments": json.dumps({"id": SECRET})},
+    }
+    body = {
+        "messages": [
+            {"role": "assistant", "tool_calls": [call]},
+            {
+                "role": "tool",
+                "tool_call_id": "call_1",
+                "content": json.dumps({"name": "jane.doe@example.com"}),
+            },
+        ]
+    }
+    request = chat(content=RequestContent("openai_chat", body))
+    output = [
+        (1000.1, OutputChunk(kind=OutputKind.TOOL_CALL)),
+        (1000.1, ToolCall(id="call_2", name="login", arguments={"name": SECRET})),
+    ]
+    run(sink, output, request=request)
+    exported = all_exported_text(sink)
+    assert SECRET not in exported
+    assert "jane.doe@example.com" not in exported
+    attrs = sink.span().attributes
+    (assistant, _) = json.loads(str(attrs["gen_ai.input.messages"]))
+    assert assistant["parts"][0] == {
+        "type": "tool_call",
+        "id": "call_1",
+        "name": "login",
+        "arguments": {"id": "[REDACTED]"},
+    }
+    (message,) = json.loads(str(attrs["gen_ai.output.messages"]))
+    assert message["parts"] == [
+        {"type": "tool_call", "id": "call_2", "name": "login", "arguments": {"name": "[REDACTED]"}}
+    ]
 
 
 def test_truncation_keeps_valid_json_within_budget(make_sink: MakeSink) -> None:
