@@ -32,6 +32,7 @@ _EOL_BYTES: Final = frozenset(b"\r\n")
 _CR: Final = 0x0D
 _LF: Final = 0x0A
 _EMPTY_CHOICES: Final = re.compile(r'"choices"\s*:\s*\[\s*\]')
+_EMPTY_CHOICES_BYTES: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 def add_include_usage(body: bytes) -> bytes | None:
@@ -60,6 +61,20 @@ def is_usage_only(data: str) -> bool:
     return obj is not None and obj.get("choices") == [] and isinstance(obj.get("usage"), dict)
 
 
+def _plain_blocks(chunk: bytes) -> bool:
+    """Whether ``chunk`` is whole blocks of one line each (``data: ...`` LF LF), none of which can
+    be the usage-only event: the common chunk, which then passes without being decoded. A block's
+    one line is its data, so the bytes tell whether it has ``"usage"`` and empty ``choices``."""
+    if not chunk.endswith(b"\n\n") or b"\r" in chunk:
+        return False
+    for block in chunk[:-2].split(b"\n\n"):
+        if not block or b"\n" in block:
+            return False
+        if b'"usage"' in block and _EMPTY_CHOICES_BYTES.search(block) is not None:
+            return False
+    return True
+
+
 class UsageChunkFilter:
     """Removes the usage-only SSE event from a byte stream and passes every other byte unchanged.
 
@@ -72,7 +87,17 @@ class UsageChunkFilter:
     it arrives. After the one usage chunk is removed, the rest of the stream passes untouched.
     """
 
-    __slots__ = ("_after_eol", "_decoder", "_done", "_held", "_held_size", "_lf", "_max", "_passing")
+    __slots__ = (
+        "_after_eol",
+        "_decoder",
+        "_done",
+        "_held",
+        "_held_size",
+        "_lf",
+        "_max",
+        "_passing",
+        "_started",
+    )
 
     def __init__(self, max_held_bytes: int = MAX_HELD_BYTES) -> None:
         self._max = max_held_bytes
@@ -83,6 +108,7 @@ class UsageChunkFilter:
         self._lf: bool | None = None  # a block ended at a CR: an LF next is its (True: dropped)
         self._passing = False  # the current block is over the cap: released as it comes
         self._done = False  # the usage chunk was removed: the rest passes unchanged
+        self._started = False  # a chunk went through the decoder (a leading BOM was seen to)
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes of ``chunk`` (and of earlier held blocks) that may go to the client now."""
@@ -93,6 +119,10 @@ class UsageChunkFilter:
                 chunk = chunk[1:]
             self._lf = None
             return chunk
+        idle = self._started and self._lf is None and not (self._held or self._passing)
+        if idle and _plain_blocks(chunk):
+            return chunk  # whole one-line blocks, none the usage event: nothing to decode
+        self._started = True
         out: list[bytes] = []
         self._pieces(chunk, out)
         return b"".join(out)

@@ -73,6 +73,18 @@ class ChunkSamples:
         if value > self.max:
             self.max = value
 
+    def merge(self, other: ChunkSamples) -> None:
+        """Fold in another aggregate against the same boundaries."""
+        if other.bounds != self.bounds:
+            raise ValueError("samples against other bucket boundaries")
+        counts = self.counts
+        for index, count in enumerate(other.counts):
+            counts[index] += count
+        self.count += other.count
+        self.total += other.total
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+
     def summary(self) -> SampleSummary | None:
         """What to record once at the end of the stream (``None`` when there were no samples)."""
         if not self.count:

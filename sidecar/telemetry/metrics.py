@@ -20,10 +20,11 @@ from sidecar.genai.observations import ModalityCounts, ServerTiming, Usage
 from sidecar.telemetry import instruments, semconv
 from sidecar.telemetry.cardinality import CardinalityGuard
 from sidecar.telemetry.chunk_histogram import ChunkSamples
-from sidecar.telemetry.instruments import Instrument
+from sidecar.telemetry.metric_batch import MetricBatch
 from sidecar.telemetry.semconv import MetricSpec, SemconvVersion, Signal, TokenModality
 
 Attributes: TypeAlias = Mapping[str, str | int]
+_NO_ATTRIBUTES: Attributes = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,21 +56,15 @@ def by_modality(total: float, modalities: ModalityCounts) -> list[tuple[str, flo
     return parts
 
 
-def _emit(instrument: Instrument, value: float, attributes: Attributes, ctx: Context | None) -> None:
-    if isinstance(instrument, Histogram):
-        instrument.record(value, attributes, context=ctx)
-    else:
-        instrument.add(value, attributes, context=ctx)
-
-
 class GenAIMetrics:
-    """The GenAI instruments of the active semconv versions."""
+    """The GenAI instruments of the active semconv versions, recorded through ``batch``."""
 
-    def __init__(self, meter: Meter, versions: tuple[SemconvVersion, ...]) -> None:
-        by_name: dict[str, Instrument] = {}
-        self._signals: dict[Signal, tuple[tuple[MetricSpec, Instrument], ...]] = {}
+    def __init__(self, meter: Meter, versions: tuple[SemconvVersion, ...], batch: MetricBatch) -> None:
+        self._batch = batch
+        by_name: dict[str, instruments.Instrument] = {}
+        self._signals: dict[Signal, tuple[tuple[MetricSpec, instruments.Instrument], ...]] = {}
         for signal, per_version in semconv.SIGNALS.items():
-            entries: dict[str, tuple[MetricSpec, Instrument]] = {}
+            entries: dict[str, tuple[MetricSpec, instruments.Instrument]] = {}
             for version in versions:
                 spec = per_version.get(version)
                 if spec is None or spec.name in entries:
@@ -91,9 +86,10 @@ class GenAIMetrics:
         self, samples: ChunkSamples, attributes: Attributes, ctx: Context | None
     ) -> None:
         """A stream's time-per-output-chunk samples, merged into the exported histogram at once."""
-        summary = samples.summary()
-        if summary is not None:
-            self.record(Signal.TIME_PER_OUTPUT_CHUNK, summary, attributes, ctx=ctx)
+        if samples.count:
+            for _, instrument in self._signals[Signal.TIME_PER_OUTPUT_CHUNK]:
+                assert isinstance(instrument, Histogram)
+                self._batch.merge(instrument, samples, attributes, ctx)
 
     def record_finish_reasons(
         self, reasons: tuple[str, ...], attributes: Attributes, ctx: Context | None
@@ -102,12 +98,12 @@ class GenAIMetrics:
         the normalised reason (:mod:`sidecar.genai.finish`), the same across providers."""
         for reason in reasons:
             attrs = {**attributes, semconv.FINISH_REASON: finish.normalised(reason)}
-            self._finish_reasons.add(1, attrs, context=ctx)
+            self._batch.add(self._finish_reasons, 1, attrs, ctx)
 
     def record_usage_missing(self, operation: str, reason: str, ctx: Context | None) -> None:
         """One GenAI call that ended without any token usage, and why (``reason``)."""
         attrs = {semconv.GEN_AI_OPERATION_NAME: operation, semconv.REASON: reason}
-        self._usage_missing.add(1, attrs, context=ctx)
+        self._batch.add(self._usage_missing, 1, attrs, ctx)
 
     def record(
         self,
@@ -133,7 +129,7 @@ class GenAIMetrics:
             elif spec.skip_zero and amount == 0:
                 continue
             if not (spec.error_type or spec.token_type or spec.modality):
-                _emit(instrument, amount, attributes, ctx)
+                self._emit(instrument, amount, attributes, ctx)
                 continue
             attrs = dict(attributes)
             if spec.error_type and error_type:
@@ -141,10 +137,18 @@ class GenAIMetrics:
             if spec.token_type is not None:
                 attrs[semconv.GEN_AI_TOKEN_TYPE] = spec.token_type.value
             if not spec.modality:
-                _emit(instrument, amount, attrs, ctx)
+                self._emit(instrument, amount, attrs, ctx)
                 continue
             for modality, part in by_modality(amount, modalities):
-                _emit(instrument, part, {**attrs, semconv.GEN_AI_TOKEN_MODALITY: modality}, ctx)
+                self._emit(instrument, part, {**attrs, semconv.GEN_AI_TOKEN_MODALITY: modality}, ctx)
+
+    def _emit(
+        self, instrument: instruments.Instrument, value: float, attributes: Attributes, ctx: Context | None
+    ) -> None:
+        if isinstance(instrument, Histogram):
+            self._batch.record(instrument, value, attributes, ctx)
+        else:
+            self._batch.add(instrument, value, attributes, ctx)
 
     def record_call(self, outcome: CallOutcome, attributes: Attributes, ctx: Context | None) -> bool:
         """End-of-call metrics: duration, token usage, server-side timings. True when a server
@@ -204,8 +208,11 @@ class GenAIMetrics:
 class HealthMetrics:
     """Own-namespace sidecar health metrics and the HTTP server duration."""
 
-    def __init__(self, meter: Meter, guard: CardinalityGuard, export_dropped: Counter) -> None:
+    def __init__(
+        self, meter: Meter, guard: CardinalityGuard, export_dropped: Counter, batch: MetricBatch
+    ) -> None:
         self._guard = guard
+        self._batch = batch
         self.tap_errors: Counter = instruments.create_tap_errors(meter)
         self.requests_active: UpDownCounter = instruments.create_requests_active(meter)
         self.proxied_bytes: Counter = instruments.create_proxied_bytes(meter)
@@ -234,4 +241,14 @@ class HealthMetrics:
             attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
-        self.http_duration.record(duration_s, attrs)
+        self._batch.record(self.http_duration, duration_s, attrs)
+
+    def request_started(self) -> None:
+        """One more request in flight (``genai_sidecar.requests.active``)."""
+        self._batch.add(self.requests_active, 1, _NO_ATTRIBUTES)
+
+    def request_ended(self, response_bytes: int | None) -> None:
+        """One request less in flight, and the response bytes it sent."""
+        self._batch.add(self.requests_active, -1, _NO_ATTRIBUTES)
+        if response_bytes is not None:
+            self._batch.add(self.proxied_bytes, max(0, response_bytes), _NO_ATTRIBUTES)

@@ -21,6 +21,7 @@ from sidecar.telemetry.cardinality import CardinalityGuard
 from sidecar.telemetry.cost import CostMeter, PriceTable
 from sidecar.telemetry.export import QUEUE_FULL
 from sidecar.telemetry.identity import IdentityExtractor, load_key
+from sidecar.telemetry.metric_batch import MetricBatch
 from sidecar.telemetry.metrics import GenAIMetrics, HealthMetrics
 from sidecar.telemetry.providers import Providers, build_propagator, build_providers
 from sidecar.telemetry.recorder import StreamRecorder
@@ -30,6 +31,8 @@ from sidecar.telemetry.settings import TelemetrySettings, resolve
 _log = logging.getLogger(__name__)
 
 _MAX_ERROR_TYPE_CHARS: Final = 64
+#: The observable instrument whose callback flushes the metric batch; it never has a data point.
+_BATCH_FLUSH: Final = "genai_sidecar.internal.metric_batch"
 
 
 class Telemetry:
@@ -57,8 +60,13 @@ class Telemetry:
         )
         self.logger = logger
         self.guard = CardinalityGuard(config.max_attribute_values, config.model_allow_list)
-        self.genai = GenAIMetrics(meter, settings.versions)
-        self.health = HealthMetrics(meter, self.guard, providers.export_dropped)
+        self.metric_batch = MetricBatch(semconv.histogram_bounds(), enabled=providers.metric_batching)
+        if providers.metric_batching:
+            # Observes nothing: the SDK calls it as each collection starts, which hands the
+            # pending series to the instruments before the readers read their aggregations.
+            meter.create_observable_gauge(_BATCH_FLUSH, callbacks=[self.metric_batch.flush])
+        self.genai = GenAIMetrics(meter, settings.versions, self.metric_batch)
+        self.health = HealthMetrics(meter, self.guard, providers.export_dropped, self.metric_batch)
         self.capture = ContentCapture(settings.capture)
         self.identity = IdentityExtractor(config.identity, load_key(config.identity, environ))
         self.cost: CostMeter | None = None

@@ -55,7 +55,6 @@ from sidecar.telemetry.export import (
     CountingMetricExporter,
     temporality_preference,
 )
-from sidecar.telemetry.semconv import Signal
 from sidecar.telemetry.settings import SIGNALS, OTLPSignalSettings, TelemetrySettings
 
 _log = logging.getLogger(__name__)
@@ -75,6 +74,9 @@ class Providers:
     #: ``genai_sidecar.export.dropped``: created here because the export pipelines count into it.
     export_dropped: metrics_api.Counter
     registry: CollectorRegistry | None = None
+    #: Whether calls' measurements are folded per series until a reader collects
+    #: (:mod:`sidecar.telemetry.metric_batch`): some reader collects, and exemplars are off.
+    metric_batching: bool = False
     _closed: bool = field(default=False)
 
     def prometheus_exposition(self) -> tuple[bytes, str]:
@@ -318,12 +320,7 @@ def build_providers(
         resource=resource,
         shutdown_on_exit=False,
         exemplar_filter=exemplars,
-        views=chunk_histogram.views(
-            [
-                (spec.name, spec.buckets or ())
-                for spec in semconv.SIGNALS[Signal.TIME_PER_OUTPUT_CHUNK].values()
-            ]
-        ),
+        views=chunk_histogram.views(sorted(semconv.histogram_bounds().items())),
     )
     dropped = instruments.create_export_dropped(meter_provider.get_meter(semconv.SCOPE_NAME))
     if metrics_target is not None:
@@ -370,4 +367,5 @@ def build_providers(
         logger_provider=logger_provider,
         export_dropped=dropped,
         registry=registry,
+        metric_batching=bool(readers) and exemplars is not None,
     )

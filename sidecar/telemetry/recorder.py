@@ -141,7 +141,7 @@ class StreamRecorder:
         #: What the response says, written by the dialect's observer and read at the end.
         self.call = CallAccumulator()
         try:
-            telemetry.health.requests_active.add(1)
+            telemetry.health.request_started()
             if request is not None:
                 attribution = telemetry.identity.attributes(headers)
                 self._attribution = attribution.span
@@ -308,7 +308,6 @@ class StreamRecorder:
         self._done = True
         try:
             self._status = status
-            self._tel.health.proxied_bytes.add(max(0, response_bytes))
             self._end(t, failure=None, response_bytes=response_bytes)
         except Exception:
             self._internal_error("finish")
@@ -354,7 +353,7 @@ class StreamRecorder:
         http_error = failure
         if http_error is None and self._status is not None and self._status >= 500:
             http_error = str(self._status)
-        tel.health.requests_active.add(-1)
+        tel.health.request_ended(response_bytes)
         tel.health.http_request(self._method, self._status, http_error, duration)
         request = self._request
         if request is None:

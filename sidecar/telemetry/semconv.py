@@ -557,6 +557,17 @@ def metric_specs(mode: str) -> tuple[MetricSpec, ...]:
     return tuple(seen.values())
 
 
+def histogram_bounds() -> dict[str, tuple[float, ...]]:
+    """The bucket boundaries of every histogram instrument of every mode, by instrument name."""
+    found: dict[str, tuple[float, ...]] = {}
+    for spec in metric_specs("both"):
+        if spec.kind == "histogram":
+            if not spec.buckets:
+                raise ValueError(f"histogram {spec.name} has no bucket boundaries")
+            found[spec.name] = spec.buckets
+    return found
+
+
 def metric_names(mode: str) -> frozenset[str]:
     """OpenTelemetry instrument names a semconv mode emits (GenAI and own-namespace)."""
     return frozenset(spec.name for spec in metric_specs(mode))

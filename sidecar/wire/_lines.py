@@ -57,6 +57,11 @@ class LineSplitter:
         self._head = b""
 
     @property
+    def idle(self) -> bool:
+        """No partial line is pending: the next chunk starts a new line."""
+        return not (self._buf or self._dropping or self._skip_lf)
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes held for the pending partial line (never more than ``max_line_bytes``)."""
         return len(self._buf)

@@ -79,11 +79,42 @@ class SSEDecoder:
         """Decode the next chunk of the stream."""
         if self._closed:
             raise DecoderClosed("feed() after close()")
+        if data.endswith(b"\n\n") and self._between_messages() and b"\r" not in data:
+            found = self._data_blocks(data)
+            if found is not None:
+                return found
         lines = self._lines.feed(data)
         if not lines:
             return []
         out: list[WireEvent] = []
         self._process(lines, out)
+        return out
+
+    def _between_messages(self) -> bool:
+        """Nothing of a line or a message is pending (and a leading BOM was already looked for)."""
+        return (
+            not self._data_size
+            and not self._event
+            and self._retry is None
+            and not self._incomplete
+            and not self._bom_pending
+            and self._lines.idle
+        )
+
+    def _data_blocks(self, data: bytes) -> list[WireEvent] | None:
+        """The messages of a chunk of whole blocks of one ``data:`` line each (``data: {...}``
+        LF LF, how model servers write their events), read without splitting lines; ``None``
+        when ``data`` is anything else (the general reading then takes it from the start)."""
+        out: list[WireEvent] = []
+        last_id = self._last_id
+        for block in data[:-2].split(b"\n\n"):
+            if not block.startswith(b"data:") or b"\n" in block or len(block) > self._max_line:
+                return None
+            value = block[6:] if block[5:6] == b" " else block[5:]
+            if len(value) > self._max_event:
+                return None
+            out.append(SSEMessage(_DEFAULT_EVENT, value.decode("utf-8", "replace"), last_id))
+        self.blocks += len(out)
         return out
 
     def close(self) -> list[WireEvent]:

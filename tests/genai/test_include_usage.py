@@ -200,3 +200,23 @@ def _removed_slices(stream: bytes, out: bytes) -> list[bytes]:
 
 def test_bytewise() -> None:
     assert run([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+
+
+@given(
+    st.lists(PAYLOADS | st.just(b'{"choices":[{"delta":{}}],"usage":null}'), max_size=8),
+    st.lists(st.integers(min_value=1, max_value=3), max_size=8),
+)
+def test_chunks_of_whole_blocks_give_what_one_chunk_gives(payloads: list[bytes], sizes: list[int]) -> None:
+    """Servers write whole events per chunk, the filter's quick path (no decoding for a chunk of
+    whole one-line blocks that cannot be the usage event): the same output as the slow path."""
+    blocks = [b": first\n\n", *(b"data: " + p + b"\n\n" for p in payloads)]
+    chunks = []
+    for size in sizes or [1]:
+        if blocks:
+            chunks.append(b"".join(blocks[:size]))
+            blocks = blocks[size:]
+    chunks.append(b"".join(blocks))
+    stream = b"".join(chunks)
+    out = run(chunks)
+    assert out == run([stream])
+    assert [m.data for m in messages(out)] == _without_usage(stream)

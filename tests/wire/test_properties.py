@@ -292,3 +292,38 @@ def test_sse_endless_message_keeps_memory_bounded() -> None:
     assert isinstance(event, Oversize)
     assert event.limit == EVENT_CAP
     assert event.size > TOTAL * 0.99
+
+
+BLOCK_LINES = st.one_of(
+    st.lists(st.sampled_from([b"x", b" ", b"{", b'"k"', b":", b"\xe2\x82\xac", b"\xff", b"\0"]), max_size=12)
+    .map(b"".join)
+    .map(lambda v: b"data: " + v),
+    st.sampled_from([b"data:", b"data:x", b"data", b": ping", b"event: e", b"id: 7", b"retry: 5"]),
+    st.sampled_from([b"data: a\ndata: b", b"data: a\r", b"\xef\xbb\xbfdata: a", b""]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(BLOCK_LINES, min_size=1, max_size=10),
+    sizes=st.lists(st.integers(1, 4), max_size=10),
+    line_cap=st.sampled_from([4, 12, 1 << 20]),
+    event_cap=st.sampled_from([4, 12, 1 << 20]),
+)
+def test_sse_chunks_of_whole_blocks_decode_as_bytewise(
+    lines: list[bytes], sizes: list[int], line_cap: int, event_cap: int
+) -> None:
+    """Model servers write whole ``data:`` blocks per chunk, which the decoder reads without
+    splitting lines; any block, cap or chunking gives what byte-by-byte decoding gives."""
+    blocks = [line + b"\n\n" for line in lines]
+    chunks = [b": first\n\n"]
+    for size in sizes:
+        chunks.append(b"".join(blocks[:size]))
+        blocks = blocks[size:]
+    chunks.append(b"".join(blocks))
+    payload = b"".join(chunks)
+
+    def make() -> SSEDecoder:
+        return SSEDecoder(max_line_bytes=line_cap, max_event_bytes=event_cap)
+
+    assert outcome(make, chunks) == outcome(make, [payload[i : i + 1] for i in range(len(payload))])
