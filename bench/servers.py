@@ -92,10 +92,13 @@ async def start_sidecar(
     name: str = "sidecar",
     extra_env: Mapping[str, str] | None = None,
     workers: int = 1,
+    binary: str | None = None,
 ) -> Server:
-    """``genai-sidecar run`` with Prometheus on and, given an endpoint, OTLP metrics, spans and logs."""
+    """``genai-sidecar run`` (this venv's, or ``binary``) with Prometheus on and, given an endpoint,
+    OTLP metrics, spans and logs."""
     port, admin = free_port(), free_port()
-    argv = [_console_script("genai-sidecar"), "run", "--upstream", upstream_url, "--workers", str(workers)]
+    argv = [binary or _console_script("genai-sidecar"), "run", "--upstream", upstream_url]
+    argv += ["--workers", str(workers)]
     argv += ["--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}"]
     env = {
         "SIDECAR_LISTENER__SHUTDOWN_GRACE_S": "2",

@@ -7,7 +7,9 @@ shape the benchmark's simulator sends), through the real decoder, dialect observ
 a telemetry pipeline with two metric readers (the Prometheus reader and an in-memory reader
 standing in for the OTLP one: each reader is one aggregation per measurement) and an in-memory
 span exporter. Printed: CPU microseconds per chunk inside ``tap.feed`` (the per-chunk path),
-and per stream for start + close + finish (the per-call path), best of ``--repeat`` runs.
+and per stream for start + close + finish (the per-call path), best of ``--repeat`` runs. With
+``--usage-filter`` each chunk also goes through the filter that removes the usage chunk of an
+injected ``include_usage`` (the client did not ask for usage), timed on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sidecar.config import OTLPConfig, PrometheusConfig, TelemetryConfig
+from sidecar.genai.include_usage import UsageChunkFilter
 from sidecar.genai.openai_chat import DIALECT
 from sidecar.proxy.tap import StreamTap
 from sidecar.telemetry.pipeline import Telemetry
@@ -75,6 +78,19 @@ def _observer(info: Any, recorder: Any) -> Any:
     return DIALECT.observer(info, streaming=True)
 
 
+def filter_run(streams: int, chunks: int) -> float:
+    """CPU µs per chunk in ``UsageChunkFilter.feed`` (the usage chunk removed at the end)."""
+    body = [_chunk(i) for i in range(chunks)] + _tail()
+    clock = time.process_time
+    c0 = clock()
+    for _ in range(streams):
+        usage_filter = UsageChunkFilter()
+        for piece in body:
+            usage_filter.feed(piece)
+        usage_filter.close()
+    return (clock() - c0) / (streams * len(body)) * 1e6
+
+
 def run(streams: int, chunks: int) -> tuple[float, float]:
     """(CPU µs per chunk in tap.feed, CPU µs per stream for start + close + finish)."""
     telemetry = _telemetry()
@@ -115,6 +131,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--chunks", type=int, default=200, help="output chunks per stream")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--usage-filter", action="store_true", help="also time the usage-chunk filter")
     args = parser.parse_args()
     results = [run(args.streams, args.chunks) for _ in range(args.repeat)]
     per_chunk = min(r[0] for r in results)
@@ -123,6 +140,9 @@ def main() -> None:
         f"tap.feed: {per_chunk:.2f} µs CPU per chunk; start + close + finish: {per_stream:.0f} µs CPU "
         f"per stream ({args.streams} streams x {args.chunks + 2} chunks, best of {args.repeat})"
     )
+    if args.usage_filter:
+        best = min(filter_run(args.streams, args.chunks) for _ in range(args.repeat))
+        print(f"usage filter: {best:.2f} µs CPU per chunk")
 
 
 if __name__ == "__main__":

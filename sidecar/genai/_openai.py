@@ -20,6 +20,7 @@ carry as well (OpenRouter) is recorded too.
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from typing import Any, Final
 
@@ -158,17 +159,22 @@ class ChoicesObserver(Observer):
 
     Per chunk this is the hot path: the response model, id, service tier and fingerprint are
     handed on only when they differ from the previous chunk's, and ``usage``, ``timings`` and
-    ``x_groq`` are read only when the chunk has them.
+    ``x_groq`` are read only when the chunk has them. Servers write every text chunk of a
+    stream alike but for the text itself; a chunk that is the last parsed one's :class:`Template`
+    with other plain text is read without parsing (it says the same, with this text).
     """
 
-    __slots__ = ("_head",)
+    __slots__ = ("_head", "_template")
     lines_are_bodies = True
+    #: ``"key":"`` of the one string member a text chunk's text is in (None: no template).
+    text_key: str | None = None
 
     def __init__(
         self, request: RequestInfo, *, streaming: bool, accumulator: CallAccumulator | None = None
     ) -> None:
         super().__init__(request, streaming=streaming, accumulator=accumulator)
         self._head: tuple[Any, ...] = ()
+        self._template: Template | None = None
 
     @abstractmethod
     def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
@@ -179,8 +185,19 @@ class ChoicesObserver(Observer):
         found = self._outputs(choice, index, whole=False)
         return found[0] if found else None
 
+    def _text_of(self, choice: dict[str, Any]) -> str | None:
+        """The string value of :attr:`text_key` in a streamed chunk's choice, if it has one."""
+        return None
+
     def _on_message(self, message: SSEMessage) -> None:
         data = message.data
+        template = self._template
+        if template is not None:
+            span = template.match(message)
+            if span is not None:
+                acc = self.acc
+                acc.output(OutputKind.TEXT, data[span[0] : span[1]] if acc.capturing else "", template.index)
+                return
         if data[:1] != "{" and data.strip() == "[DONE]":  # a chunk object is never stripped
             self.acc.terminal()
             return
@@ -191,7 +208,33 @@ class ChoicesObserver(Observer):
             self.acc.error(*event_error(obj))
             chat_usage(self.acc, obj.get("usage"))
             return
-        self._choices(obj, whole=False)
+        output = self._choices(obj, whole=False)
+        self._template = None if self.text_key is None else self._template_of(message, obj, output)
+
+    def _template_of(
+        self, message: SSEMessage, obj: dict[str, Any], output: tuple[OutputKind, str] | None
+    ) -> Template | None:
+        """The template of a chunk whose one choice's one output is the plain text of its
+        :attr:`text_key` member. Its text is the only ``"key":"`` of the chunk, and the chunk has
+        no backslash at all (no escaped key or text can hide elsewhere). Everything else a chunk
+        says (model, id, finish reason, usage, server counts) is folded by replace rules, so a
+        chunk that says it again changes nothing but the output count and text."""
+        if output is None or output[0] is not OutputKind.TEXT:
+            return None
+        choices = obj["choices"]
+        if len(choices) != 1:
+            return None
+        text = self._text_of(choices[0])
+        data = message.data
+        key = self.text_key
+        if text != output[1] or key is None or "\\" in data or data.count(key) != 1:
+            return None
+        start = data.index(key) + len(key)
+        end = start + len(text)
+        if data[start:end] != text or data[end : end + 1] != '"':
+            return None
+        index = choices[0].get("index")
+        return Template(message.event, data[:start], data[end:], index if type(index) is int else 0)
 
     def close(self) -> None:
         acc = self.acc
@@ -211,8 +254,10 @@ class ChoicesObserver(Observer):
             self._choices(value, whole=True)
         return True
 
-    def _choices(self, obj: dict[str, Any], *, whole: bool) -> None:
+    def _choices(self, obj: dict[str, Any], *, whole: bool) -> tuple[OutputKind, str] | None:
+        """Read a chunk (or a whole body); for a chunk with one choice, that choice's output."""
         acc = self.acc
+        last: tuple[OutputKind, str] | None = None
         head = (obj.get("model"), obj.get("id"), obj.get("service_tier"), obj.get("system_fingerprint"))
         if head != self._head:
             self._head = head
@@ -230,7 +275,7 @@ class ChoicesObserver(Observer):
                     for kind, text in self._outputs(choice, index, whole=True):
                         acc.output(kind, text, index)
                 else:
-                    output = self._chunk_output(choice, index)
+                    last = output = self._chunk_output(choice, index)
                     if output is not None:
                         acc.output(output[0], output[1], index)
                 reason = choice.get("finish_reason")
@@ -245,3 +290,37 @@ class ChoicesObserver(Observer):
         x_groq = obj.get("x_groq")
         if x_groq is not None:
             groq_usage(acc, x_groq)
+        return last
+
+
+#: Text a JSON string holds as itself: no quote, no backslash, no control character.
+_PLAIN_TEXT: Final = re.compile(r'[^"\\\x00-\x1f]+')
+
+
+class Template:
+    """A text chunk cut around its text: a chunk that starts with ``prefix``, ends with
+    ``suffix`` and has plain text between them says what the template's chunk said, with that
+    text (the same JSON but for one string value)."""
+
+    __slots__ = ("event", "index", "prefix", "suffix")
+
+    def __init__(self, event: str, prefix: str, suffix: str, index: int) -> None:
+        self.event = event
+        self.prefix = prefix
+        self.suffix = suffix
+        self.index = index
+
+    def match(self, message: SSEMessage) -> tuple[int, int] | None:
+        """Where the text of ``message`` is, when it is this template with other plain text."""
+        data = message.data
+        start = len(self.prefix)
+        end = len(data) - len(self.suffix)
+        if (
+            end > start
+            and message.event == self.event
+            and data.startswith(self.prefix)
+            and data.endswith(self.suffix)
+            and _PLAIN_TEXT.fullmatch(data, start, end) is not None
+        ):
+            return start, end
+        return None

@@ -111,6 +111,7 @@ class ChatObserver(ChoicesObserver):
     capture on, a message or delta with tool calls gives each call to :func:`keep_tool_calls`."""
 
     __slots__ = ()
+    text_key = '"content":"'
 
     def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
         message = choice.get("message" if whole else "delta")
@@ -118,6 +119,9 @@ class ChatObserver(ChoicesObserver):
         if self.acc.capturing and any(kind is OutputKind.TOOL_CALL for kind, _ in found):
             keep_tool_calls(self.acc, tool_calls_of(message) or [], index, whole=whole)
         return found
+
+    def _text_of(self, choice: dict[str, Any]) -> str | None:
+        return _fields.get_str(_fields.get_dict(choice, "delta"), "content")
 
     def _chunk_output(self, choice: dict[str, Any], index: int) -> tuple[OutputKind, str] | None:
         # The common chunk, a delta with only text, without the general reading; the same

@@ -22,6 +22,10 @@ class CompletionsObserver(ChoicesObserver):
     """``text_completion`` chunks or a whole body: output is each choice's ``text``."""
 
     __slots__ = ()
+    text_key = '"text":"'
+
+    def _text_of(self, choice: dict[str, Any]) -> str | None:
+        return _fields.get_str(choice, "text")
 
     def _outputs(self, choice: dict[str, Any], index: int, *, whole: bool) -> Outputs:
         text = _fields.get_str(choice, "text")

@@ -7,9 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.observations import (
     Operation,
     OutputKind,
@@ -18,7 +19,7 @@ from sidecar.genai.observations import (
     UpstreamError,
     Usage,
 )
-from sidecar.genai.openai_chat import DIALECT, message_outputs
+from sidecar.genai.openai_chat import DIALECT, ChatObserver, message_outputs
 from sidecar.wire.events import JSONDocument, Oversize, SSEMessage, WireEvent
 from tests.genai.common import observe_all, parse_ok, recording
 from tests.genai.transcripts import request_bodies, wire_events
@@ -371,3 +372,108 @@ def test_the_chunk_fast_path_reads_a_delta_as_the_general_reading_does(delta: An
     observer = DIALECT.observer(REQUEST, streaming=True)
     general = message_outputs(delta, whole=False)
     assert observer._chunk_output({"delta": delta}, 0) == (general[0] if general else None)
+
+
+# ---------------------------------------------------------------------- text chunks by template
+
+#: Half of them "a" or "b", so that texts repeat and two chunks can share all but one text.
+_TEXTS = st.sampled_from(["a", "b"]) | st.sampled_from(
+    ["tok ", "", 'say "hi"', "back\\slash", "line\n", "é€😀", "\x01", "content", '"content":"']
+)
+
+
+_ODD = ["", "finish", "usage", "refusal", "role", "tool", "id", "n2", "other_content"]
+_SPELLING = ["", "spaced", "escaped_key", "escaped_text"]
+
+
+@st.composite
+def _chat_chunks(draw: st.DrawFn) -> list[str]:
+    """Chunks as servers write them (compact JSON): runs of chunks of one shape that differ only
+    in their text, the shape being plain or odd (a finish reason, usage, a refusal, a role, a
+    tool call, another id, a second choice, a second ``content`` member elsewhere, spacing, an
+    escaped key or text), with chunks of other shapes in between."""
+    main = (draw(st.sampled_from(_ODD)), draw(st.sampled_from(_SPELLING)))
+    chunks = []
+    for _ in range(draw(st.integers(1, 12))):
+        odd, spelling = main
+        if draw(st.integers(0, 3)) == 0:
+            odd, spelling = draw(st.sampled_from(_ODD)), draw(st.sampled_from(_SPELLING))
+        delta: dict[str, Any] = {"content": draw(_TEXTS)}
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+        obj: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        if odd == "finish":
+            choice["finish_reason"] = "stop"
+        elif odd == "usage":
+            obj["usage"] = {"prompt_tokens": 2, "completion_tokens": draw(st.integers(0, 2))}
+        elif odd == "refusal":
+            delta["refusal"] = draw(_TEXTS)
+        elif odd == "role":
+            delta["role"] = "assistant"
+        elif odd == "tool":
+            delta["tool_calls"] = [{"index": 0, "function": {"arguments": "{}"}}]
+        elif odd == "id":
+            obj["id"] = "c2"
+        elif odd == "n2":
+            obj["choices"] = [choice, {"index": 1, "delta": {"content": draw(_TEXTS)}}]
+        elif odd == "other_content":
+            obj["x"] = {"content": draw(_TEXTS)}
+        obj.setdefault("choices", [choice])
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=draw(st.booleans()))
+        if spelling == "spaced":
+            text = json.dumps(obj)
+        elif spelling == "escaped_key":
+            text = text.replace('"content"', '"\\u0063ontent"', 1)
+        elif spelling == "escaped_text":
+            text = text.replace('"content":"', '"content":"\\u0061', 1)
+        chunks.append(text)
+    return chunks
+
+
+class _NoTemplate(ChatObserver):
+    __slots__ = ()
+    text_key = None
+
+
+def _state(observer: Any, chunks: list[str]) -> dict[str, Any]:
+    for data in chunks:
+        observer.observe(SSEMessage(event="message", data=data))
+    acc = observer.acc
+    return {
+        "chunks": acc.output_chunks,
+        "choices": acc.choices,
+        "finish": acc.finish_reasons,
+        "usage": acc.usage_report(),
+        "ids": (acc.response_model, acc.response_id),
+        "captured": acc.captured_output(),
+    }
+
+
+def _chunk_of(delta_key: str, *texts: str, extra: str = "") -> str:
+    choices = ",".join(f'{{"index":{i},"delta":{{"{delta_key}":"{text}"}}}}' for i, text in enumerate(texts))
+    return f'{{"id":"c1","choices":[{choices}]{extra}}}'
+
+
+@settings(max_examples=500, deadline=None)
+@given(_chat_chunks(), st.booleans())
+# Two choices whose texts are alike: the template must not take the first for the only one.
+@example([_chunk_of("content", "a", "a"), _chunk_of("content", "b", "a")], True)
+# The delta's key escaped and another "content" member: not the text, however alike.
+@example(
+    [
+        _chunk_of("\\u0063ontent", "a", extra=',"x":{"content":"a"}'),
+        _chunk_of("\\u0063ontent", "a", extra=',"x":{"content":"b"}'),
+    ],
+    True,
+)
+# An escaped text is not its raw bytes.
+@example([_chunk_of("content", "\\u0061"), _chunk_of("content", "b")], True)
+def test_text_chunks_read_by_template_say_what_parsing_them_says(chunks: list[str], capture: bool) -> None:
+    """A chunk that is the last parsed one's template with other plain text is not parsed; the
+    call's state is the same as when every chunk is parsed, captured text included."""
+
+    def observer(cls: type[ChatObserver]) -> ChatObserver:
+        return cls(
+            REQUEST, streaming=True, accumulator=CallAccumulator(capture_bytes=4096 if capture else None)
+        )
+
+    assert _state(observer(ChatObserver), chunks) == _state(observer(_NoTemplate), chunks)
