@@ -553,6 +553,16 @@ def sidecar_command() -> list[str]:
     return [sys.executable, "-m", "sidecar"]
 
 
+@pytest.fixture(scope="module")
+def simulator_url(processes: Processes) -> str:
+    """The shipped simulator (``genai-sidecar simulate``) on a free port, one per test module."""
+    port = free_port()
+    proc = processes.start("simulator", [*sidecar_command(), "simulate", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/api/tags")
+    return url
+
+
 @pytest.fixture
 def sidecar_for(processes: Processes) -> Iterator[Callable[..., Sidecar]]:
     """A factory: ``sidecar_for(upstream_url, env={...})`` starts ``genai-sidecar run`` on free

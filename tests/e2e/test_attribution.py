@@ -20,15 +20,11 @@ import pytest
 
 from tests.e2e.conftest import (
     REPO,
-    Processes,
     Prometheus,
     Rotel,
     Sidecar,
-    free_port,
     otlp_env,
-    sidecar_command,
     wait_for,
-    wait_http,
 )
 
 pytestmark = pytest.mark.e2e
@@ -50,17 +46,8 @@ def _readme_query() -> str:
     return readme_query(REPO / "README.md")
 
 
-@pytest.fixture
-def simulator(processes: Processes) -> str:
-    port = free_port()
-    proc = processes.start("simulator", [*sidecar_command(), "simulate", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/api/tags")
-    return url
-
-
 def test_attribution_and_cost_reach_collector_and_prometheus_with_nothing_raw(
-    simulator: str,
+    simulator_url: str,
     rotel: Rotel,
     prometheus: Callable[[str], Prometheus],
     sidecar_for: Callable[..., Sidecar],
@@ -80,7 +67,7 @@ def test_attribution_and_cost_reach_collector_and_prometheus_with_nothing_raw(
         f'hmac_key_file = "{key_file}"\n'
         f'[telemetry.cost]\nprices = "{prices}"\n'
     )
-    sidecar = sidecar_for(simulator, env=otlp_env(rotel), extra_args=["--config", str(config)])
+    sidecar = sidecar_for(simulator_url, env=otlp_env(rotel), extra_args=["--config", str(config)])
     for tenant, calls in CALLS.items():
         client = openai.OpenAI(
             base_url=f"{sidecar.base_url}/v1",

@@ -5,7 +5,6 @@ received, and every family on the sidecar's own ``/metrics``, must pass the tabl
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -15,20 +14,9 @@ import pytest
 from tests.conformance.collect import otlp_metric_points, otlp_spans, prometheus_problems
 from tests.conformance.table import MODES, check_metric, check_span
 from tests.conformance.test_recorded import CALLS
-from tests.e2e.conftest import Processes, Rotel, Sidecar, free_port, otlp_env, wait_for, wait_http
+from tests.e2e.conftest import Rotel, Sidecar, otlp_env, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def simulator_url(processes: Processes) -> str:
-    port = free_port()
-    proc = processes.start(
-        "simulator", [sys.executable, "-m", "sidecar", "simulate", "--port", str(port)], env={}
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/api/tags")
-    return url
 
 
 def _traffic(base: str) -> int:

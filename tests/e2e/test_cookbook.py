@@ -15,21 +15,12 @@ import httpx
 import pytest
 
 from tests.cookbook import cookbook
-from tests.e2e.conftest import Processes, Prometheus, Sidecar, free_port, sidecar_command, wait_for, wait_http
+from tests.e2e.conftest import Prometheus, Sidecar, wait_for
 
 pytestmark = pytest.mark.e2e
 
 TOKENS, ITL_MS, TTFC_MS = 10, 20, 200
 MEASURED_OK, MEASURED_ERRORS, MEASURED_NO_USAGE = 6, 2, 3
-
-
-@pytest.fixture
-def simulator_url(processes: Processes) -> str:
-    port = free_port()
-    proc = processes.start("simulator", [*sidecar_command(), "simulate", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/api/version")
-    return url
 
 
 def _call(http: httpx.Client, sidecar: Sidecar, model: str, *, usage: bool, fault: str | None = None) -> None:

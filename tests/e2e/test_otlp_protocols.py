@@ -9,18 +9,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.e2e.conftest import Processes, Rotel, Sidecar, free_port, sidecar_command, wait_for, wait_http
+from tests.e2e.conftest import Rotel, Sidecar, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def simulator_url(processes: Processes) -> str:
-    port = free_port()
-    proc = processes.start("simulator", [*sidecar_command(), "simulate", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/api/version")
-    return url
 
 
 def _one_chat(sidecar: Sidecar) -> None:
