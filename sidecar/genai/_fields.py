@@ -16,6 +16,14 @@ def parse_object(data: bytes | str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def proto_field(obj: Any, camel: str, snake: str) -> Any:
+    """A field of a proto-JSON object, which accepts lowerCamelCase and snake_case names alike."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get(camel)
+    return value if value is not None else obj.get(snake)
+
+
 def get_dict(obj: Any, key: str) -> dict[str, Any] | None:
     value = obj.get(key) if isinstance(obj, dict) else None
     return value if isinstance(value, dict) else None

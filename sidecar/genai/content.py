@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from sidecar import _json
-from sidecar.genai._fields import get_dict, get_list, get_str
+from sidecar.genai._fields import get_dict, get_list, get_str, proto_field
 
 #: Characters of inline base64 data kept in a ``blob`` part.
 MAX_BLOB_CHARS: Final = 8192
@@ -216,30 +216,23 @@ def _anthropic_messages(items: Any) -> list[Message]:
     return out
 
 
-def _field(obj: Any, camel: str, snake: str) -> Any:
-    if not isinstance(obj, dict):
-        return None
-    value = obj.get(camel)
-    return value if value is not None else obj.get(snake)
-
-
 def _gemini_part(part: dict[str, Any]) -> Part | None:
     if get_str(part, "text") is not None:
         return (
             {"type": "reasoning", "content": part["text"]} if part.get("thought") else text_part(part["text"])
         )
-    inline = _field(part, "inlineData", "inline_data")
+    inline = proto_field(part, "inlineData", "inline_data")
     if isinstance(inline, dict):
-        mime = _field(inline, "mimeType", "mime_type")
+        mime = proto_field(inline, "mimeType", "mime_type")
         return blob(inline.get("data"), mime if isinstance(mime, str) else None, "image")
-    file = _field(part, "fileData", "file_data")
+    file = proto_field(part, "fileData", "file_data")
     if isinstance(file, dict):
-        mime = _field(file, "mimeType", "mime_type")
-        return uri(_field(file, "fileUri", "file_uri"), mime if isinstance(mime, str) else None, "image")
-    call = _field(part, "functionCall", "function_call")
+        mime = proto_field(file, "mimeType", "mime_type")
+        return uri(proto_field(file, "fileUri", "file_uri"), mime if isinstance(mime, str) else None, "image")
+    call = proto_field(part, "functionCall", "function_call")
     if isinstance(call, dict):
         return tool_call(call.get("id"), call.get("name"), call.get("args"))
-    result = _field(part, "functionResponse", "function_response")
+    result = proto_field(part, "functionResponse", "function_response")
     if isinstance(result, dict):
         return tool_response(result.get("id"), result.get("response"))
     return None
@@ -247,7 +240,7 @@ def _gemini_part(part: dict[str, Any]) -> Part | None:
 
 def _gemini_messages(body: Any) -> list[Message]:
     out: list[Message] = []
-    for content in _dicts(_field(body, "contents", "contents")):
+    for content in _dicts(proto_field(body, "contents", "contents")):
         parts = [p for item in _dicts(content.get("parts")) if (p := _gemini_part(item)) is not None]
         out.append({"role": get_str(content, "role") or "user", "parts": parts})
     return out
@@ -278,7 +271,7 @@ def _tool(item: dict[str, Any]) -> list[dict[str, Any]]:
     if function is not None:  # OpenAI chat, Ollama, Cohere
         found = _function_tool(function.get("name"), function.get("description"), function.get("parameters"))
         return [found] if found else []
-    declarations = _field(item, "functionDeclarations", "function_declarations")
+    declarations = proto_field(item, "functionDeclarations", "function_declarations")
     if isinstance(declarations, list):  # Gemini
         return [
             t
@@ -323,7 +316,7 @@ class RequestContent:
         if self.format == "openai_responses":
             return _system_parts(body.get("instructions"))
         if self.format == "gemini":
-            return _system_parts(_field(body, "systemInstruction", "system_instruction"))
+            return _system_parts(proto_field(body, "systemInstruction", "system_instruction"))
         if self.format == "ollama" and "messages" not in body:  # /api/generate's system field
             return _system_parts(body.get("system"))
         return []

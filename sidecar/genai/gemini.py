@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from sidecar.genai._fields import get_dict, get_float, get_int, get_list, get_stop, get_str
+from sidecar.genai._fields import get_dict, get_float, get_int, get_list, get_stop, get_str, proto_field
 from sidecar.genai._request import route
 from sidecar.genai.accumulator import CallAccumulator
 from sidecar.genai.content import RequestContent
@@ -114,20 +114,12 @@ def enum_name(value: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _field(obj: Any, camel: str, snake: str) -> Any:
-    """Proto JSON accepts lowerCamelCase and snake_case field names alike."""
-    if not isinstance(obj, dict):
-        return None
-    value = obj.get(camel)
-    return value if value is not None else obj.get(snake)
-
-
 def _int(obj: Any, camel: str, snake: str) -> int | None:
-    return get_int({"v": _field(obj, camel, snake)}, "v")
+    return get_int({"v": proto_field(obj, camel, snake)}, "v")
 
 
 def _float(obj: Any, camel: str, snake: str) -> float | None:
-    return get_float({"v": _field(obj, camel, snake)}, "v")
+    return get_float({"v": proto_field(obj, camel, snake)}, "v")
 
 
 class GeminiObserver(Observer):
@@ -227,8 +219,8 @@ class GeminiDialect(ObjectRequestDialect):
 
     def read_request(self, path: str, obj: dict[str, Any], provider: str) -> RequestInfo:
         match = _PATH.search(route(path).replace("%3A", ":").replace("%3a", ":"))
-        config = _field(obj, "generationConfig", "generation_config")
-        mime = _field(config, "responseMimeType", "response_mime_type")
+        config = proto_field(obj, "generationConfig", "generation_config")
+        mime = proto_field(config, "responseMimeType", "response_mime_type")
         return RequestInfo(
             operation=Operation.GENERATE_CONTENT,
             provider=provider,
@@ -238,7 +230,7 @@ class GeminiDialect(ObjectRequestDialect):
             top_p=_float(config, "topP", "top_p"),
             top_k=_int(config, "topK", "top_k"),
             max_tokens=_int(config, "maxOutputTokens", "max_output_tokens"),
-            stop_sequences=get_stop({"v": _field(config, "stopSequences", "stop_sequences")}, "v"),
+            stop_sequences=get_stop({"v": proto_field(config, "stopSequences", "stop_sequences")}, "v"),
             seed=get_int(config, "seed"),
             choice_count=_int(config, "candidateCount", "candidate_count"),
             frequency_penalty=_float(config, "frequencyPenalty", "frequency_penalty"),

@@ -16,7 +16,7 @@ from typing import Final
 from sidecar import _json
 from sidecar.genai import _fields
 from sidecar.wire.events import SSEMessage, WireEvent
-from sidecar.wire.sse import SSEDecoder
+from sidecar.wire.sse import SSEDecoder, one_line_blocks
 
 #: Dialects whose streaming requests accept ``stream_options.include_usage``.
 INJECTABLE: Final = frozenset({"openai_chat", "openai_completions"})
@@ -62,17 +62,13 @@ def is_usage_only(data: str) -> bool:
 
 
 def _plain_blocks(chunk: bytes) -> bool:
-    """Whether ``chunk`` is whole blocks of one line each (``data: ...`` LF LF), none of which can
-    be the usage-only event: the common chunk, which then passes without being decoded. A block's
-    one line is its data, so the bytes tell whether it has ``"usage"`` and empty ``choices``."""
-    if not chunk.endswith(b"\n\n") or b"\r" in chunk:
-        return False
-    for block in chunk[:-2].split(b"\n\n"):
-        if not block or b"\n" in block:
-            return False
-        if b'"usage"' in block and _EMPTY_CHOICES_BYTES.search(block) is not None:
-            return False
-    return True
+    """Whether ``chunk`` is :func:`~sidecar.wire.sse.one_line_blocks` none of which can be the
+    usage-only event: the common chunk, which then passes without being decoded. A block's one
+    line is its data, so the bytes tell whether it has ``"usage"`` and empty ``choices``."""
+    blocks = one_line_blocks(chunk)
+    return blocks is not None and not any(
+        b'"usage"' in block and _EMPTY_CHOICES_BYTES.search(block) is not None for block in blocks
+    )
 
 
 class UsageChunkFilter:

@@ -50,13 +50,18 @@ def is_llamacpp_timings(timings: Any) -> bool:
     return isinstance(timings, dict) and any(key in timings for key in _LLAMACPP_COUNTS)
 
 
+def is_llamacpp_server(server: str | None) -> bool:
+    """Whether a response's ``Server`` header is llama-server's."""
+    return server is not None and server.startswith(LLAMACPP_SERVER_HEADER)
+
+
 def revealed(call: CallAccumulator, server: str | None = None) -> str | None:
     """The provider one call's response revealed (its body, or its ``Server`` header), or ``None``."""
     if call.revealed_provider is not None:
         return call.revealed_provider
     if call.system_fingerprint == OLLAMA_FINGERPRINT:
         return OLLAMA
-    if server is not None and server.startswith(LLAMACPP_SERVER_HEADER):
+    if is_llamacpp_server(server):
         return LLAMA_CPP
     return None
 

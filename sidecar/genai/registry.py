@@ -53,6 +53,7 @@ from sidecar.genai import (
     tgi,
 )
 from sidecar.genai.dialect import Dialect
+from sidecar.genai.provider import LLAMA_CPP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +136,6 @@ SUFFIXES: Final[tuple[tuple[str, str], ...]] = (
 _GEMINI: Final = re.compile(r"/(?:models|tunedModels)/[^/:]+:(?:generateContent|streamGenerateContent)")
 _AZURE_DEPLOYMENT: Final = re.compile(r"/openai/deployments/[^/]+/")
 _VERTEX: Final = re.compile(r"/projects/[^/]+/locations/[^/]+/publishers/google/")
-_LLAMA_CPP: Final = "llama_cpp"
 
 
 def dialect_names() -> tuple[str, ...]:
@@ -169,7 +169,7 @@ def _completions(path: str, body: bytes | None, provider: str | None) -> str:
     (or a configured ``llama_cpp`` provider) tells llama.cpp's native request from OpenAI's."""
     if _AZURE_DEPLOYMENT.search(path):
         return "openai_completions"
-    if provider == _LLAMA_CPP or body is None:
+    if provider == LLAMA_CPP or body is None:
         return "llamacpp"
     obj = _fields.parse_object(body)
     if obj is None or "model" not in obj or "n_predict" in obj:

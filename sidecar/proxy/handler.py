@@ -21,6 +21,7 @@ from yarl import URL
 from sidecar import _json
 from sidecar.genai.include_usage import UsageChunkFilter
 from sidecar.genai.observations import RequestInfo
+from sidecar.genai.provider import LLAMA_CPP, is_llamacpp_server
 from sidecar.genai.registry import JSON_ARRAY_STREAMS, Selection, select_dialect
 from sidecar.proxy.body import copy_body
 from sidecar.proxy.checks import check_head
@@ -36,7 +37,7 @@ from sidecar.proxy.response import PassThroughResponse
 from sidecar.proxy.state import STATE, ProxyState
 from sidecar.proxy.tap import StreamTap
 from sidecar.proxy.upstream_log import UPSTREAM_WARNINGS
-from sidecar.proxy.usage_injection import LLAMA_CPP, REJECTED, Injection, unmodified_headers
+from sidecar.proxy.usage_injection import REJECTED, Injection, unmodified_headers
 from sidecar.telemetry.recorder import StreamRecorder
 from sidecar.wire.decoder import decoder_for, media_type
 from sidecar.wire.jsonbody import JSONBodyDecoder
@@ -281,7 +282,7 @@ def _not_pooled_after_a_stream(upstream: aiohttp.ClientResponse, provider: str) 
     stream took 8% of the proxy loop's busy time at 100 streams (BENCHMARKS.md). aiohttp returns
     a connection to its pool as the body ends, so this is decided at the response head.
     """
-    if provider != LLAMA_CPP and not upstream.headers.get("Server", "").startswith("llama.cpp"):
+    if provider != LLAMA_CPP and not is_llamacpp_server(upstream.headers.get("Server")):
         return
     if media_type(upstream.headers.get("Content-Type")) in _STREAMED_TYPES:
         connection = upstream.connection

@@ -30,13 +30,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sidecar.config import UsageInjection
 from sidecar.genai.include_usage import INJECTABLE, add_include_usage
 from sidecar.genai.observations import RequestInfo
+from sidecar.genai.provider import LLAMA_CPP
 from sidecar.genai.registry import Selection, request_path
 
 log = logging.getLogger(__name__)
 
 #: llama.cpp's server reports its token counts in ``timings`` unasked; asking for usage moves
 #: them from the client's last chunk into the usage chunk, so ``"auto"`` does not ask it.
-LLAMA_CPP: Final = "llama_cpp"
 #: Statuses a server answers a request field it does not accept with.
 REJECTED: Final = frozenset({400, 422})
 #: Distinct refused paths remembered; beyond it (a client inventing paths) nothing more is kept.

@@ -41,9 +41,9 @@ A malformed variable raises :class:`~sidecar.config.ConfigError` naming it, at s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from sidecar.config import (
@@ -148,17 +148,27 @@ def _flag(environ: Mapping[str, str], key: str) -> bool | None:
     raise ConfigError(key, f"expected true or false, got {raw!r}")
 
 
-def _millis(environ: Mapping[str, str], key: str) -> float | None:
-    raw = environ.get(key)
-    if raw is None or not raw.strip():
+_N = TypeVar("_N", int, float)
+
+
+def _positive(environ: Mapping[str, str], key: str, parse: Callable[[str], _N], expected: str) -> _N | None:
+    """The number ``key`` holds (None when unset or blank); anything else than a number > 0 is
+    an error naming the variable."""
+    raw = environ.get(key, "").strip()
+    if not raw:
         return None
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(key, f"expected milliseconds, got {raw!r}") from None
+        raise ConfigError(key, f"expected {expected}, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(key, f"must be > 0, got {raw!r}")
-    return value / 1000.0
+    return value
+
+
+def _millis(environ: Mapping[str, str], key: str) -> float | None:
+    value = _positive(environ, key, float, "milliseconds")
+    return None if value is None else value / 1000.0
 
 
 def parse_key_values(raw: str, key: str) -> dict[str, str]:
@@ -316,16 +326,7 @@ def _exporters(environ: Mapping[str, str], signal: OTLPSignal) -> frozenset[str]
 
 
 def _count(environ: Mapping[str, str], key: str) -> int | None:
-    raw = environ.get(key, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"expected a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(key, f"must be > 0, got {raw!r}")
-    return value
+    return _positive(environ, key, int, "a whole number")
 
 
 def _batch(otlp: OTLPConfig, environ: Mapping[str, str], prefix: str, delay_ms: float) -> BatchSettings:

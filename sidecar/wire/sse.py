@@ -30,6 +30,17 @@ _DEFAULT_EVENT: Final = "message"
 _MAX_RETRY_DIGITS: Final = 18  # longer values are no sane delay; int() of huge strings is costly
 
 
+def one_line_blocks(data: bytes) -> list[bytes] | None:
+    """The lines of a chunk that is whole blocks of one line each (every line followed by a blank
+    line, LF only), how model servers write their events; ``None`` for any other chunk."""
+    if not data.endswith(b"\n\n") or b"\r" in data:
+        return None
+    blocks = data[:-2].split(b"\n\n")
+    if data.count(b"\n") != 2 * len(blocks) or b"" in blocks:
+        return None
+    return blocks
+
+
 class SSEDecoder:
     """``feed(bytes)`` returns the messages those bytes complete; ``close()`` at end of input."""
 
@@ -79,8 +90,8 @@ class SSEDecoder:
         """Decode the next chunk of the stream."""
         if self._closed:
             raise DecoderClosed("feed() after close()")
-        if data.endswith(b"\n\n") and self._between_messages() and b"\r" not in data:
-            found = self._data_blocks(data)
+        if self._between_messages() and (blocks := one_line_blocks(data)) is not None:
+            found = self._data_blocks(blocks)
             if found is not None:
                 return found
         lines = self._lines.feed(data)
@@ -101,14 +112,14 @@ class SSEDecoder:
             and self._lines.idle
         )
 
-    def _data_blocks(self, data: bytes) -> list[WireEvent] | None:
-        """The messages of a chunk of whole blocks of one ``data:`` line each (``data: {...}``
-        LF LF, how model servers write their events), read without splitting lines; ``None``
-        when ``data`` is anything else (the general reading then takes it from the start)."""
+    def _data_blocks(self, blocks: list[bytes]) -> list[WireEvent] | None:
+        """The messages of a chunk's :func:`one_line_blocks` when each is one ``data:`` line
+        within the caps, read without splitting lines; ``None`` otherwise (the general reading
+        then takes the chunk from its start)."""
         out: list[WireEvent] = []
         last_id = self._last_id
-        for block in data[:-2].split(b"\n\n"):
-            if not block.startswith(b"data:") or b"\n" in block or len(block) > self._max_line:
+        for block in blocks:
+            if not block.startswith(b"data:") or len(block) > self._max_line:
                 return None
             value = block[6:] if block[5:6] == b" " else block[5:]
             if len(value) > self._max_event:
